@@ -1,0 +1,213 @@
+//! Building the next state from gathered inputs (pure: no I/O, no clock).
+
+use std::collections::BTreeMap;
+
+use super::config::Config;
+use super::ids::{NodeStatus, RaftState, ServerId};
+use super::promoter::Promoter;
+use super::server::{RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats};
+use super::state::{State, sort_servers};
+use super::time::Timestamp;
+
+/// Everything the next state depends on, gathered by the shell beforehand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateInputs {
+    /// The instant the state is computed for.
+    pub now: Timestamp,
+    /// When autopilot computed its first state since it last started (`now` for the
+    /// first one).
+    pub first_state_time: Timestamp,
+    /// The autopilot configuration.
+    pub config: Config,
+    /// The Raft configuration; only its servers appear in the state.
+    pub raft_config: RaftConfiguration,
+    /// The application's servers, by id.
+    pub known_servers: BTreeMap<ServerId, Server>,
+    /// The local node's last log index.
+    pub latest_index: u64,
+    /// The local node's last log term.
+    pub last_term: u64,
+    /// Whether the local node is the leader.
+    pub is_leader: bool,
+    /// Stats fetched from the servers, by id.
+    pub fetched_stats: BTreeMap<ServerId, ServerStats>,
+    /// The leader's id, if one is known (see [`leader_id`]).
+    pub leader_id: Option<ServerId>,
+    /// The previous state, if any.
+    pub current_state: Option<State>,
+}
+
+/// The leader's id: the known server flagged as leader (the lowest id if the
+/// application flags several), failing that the Raft server at Raft's leader address.
+pub fn leader_id(
+    known_servers: &BTreeMap<ServerId, Server>,
+    raft_config: &RaftConfiguration,
+    raft_leader_address: Option<&str>,
+) -> Option<ServerId> {
+    known_servers
+        .iter()
+        .find(|(_, s)| s.is_leader)
+        .map(|(id, _)| id.clone())
+        .or_else(|| {
+            let address = raft_leader_address?;
+            raft_config
+                .servers
+                .iter()
+                .find(|s| s.address == address)
+                .map(|s| s.id.clone())
+        })
+}
+
+/// Whether a server is healthy given the leader's term and index: Raft has a leader
+/// with a log, the application sees the server alive, it heard from the leader
+/// recently, it is on the leader's term and not too far behind. (Unlike the reference,
+/// `last_index + max_trailing_logs` saturates instead of wrapping.)
+pub fn is_healthy(
+    server: &ServerState,
+    leader_term: u64,
+    leader_index: u64,
+    config: &Config,
+) -> bool {
+    if leader_index == 0 || leader_term == 0 {
+        return false;
+    }
+    if server.server.node_status != NodeStatus::Alive {
+        return false;
+    }
+    match server.stats.last_contact.as_duration() {
+        Some(contact) if contact <= config.last_contact_threshold => {}
+        _ => return false,
+    }
+    server.stats.last_term == leader_term
+        && server
+            .stats
+            .last_index
+            .saturating_add(config.max_trailing_logs)
+            >= leader_index
+}
+
+/// Computes the next state: servers from the Raft configuration, enriched with the
+/// previous state, the application's records and fresh stats; health and stability;
+/// the cluster summary; then the promoter's extension data and node types.
+pub fn compute_state(inputs: &StateInputs, promoter: &dyn Promoter) -> State {
+    let (leader_term, leader_index) = leader_position(inputs);
+    let servers: BTreeMap<ServerId, ServerState> = inputs
+        .raft_config
+        .servers
+        .iter()
+        .map(|raft| {
+            let state = server_state(inputs, raft, leader_term, leader_index);
+            (raft.id.clone(), state)
+        })
+        .collect();
+
+    let mut state = State {
+        healthy: servers.values().all(|s| s.health.healthy),
+        servers,
+        now: inputs.now,
+        first_state_time: inputs.first_state_time,
+        ..State::default()
+    };
+    state.leader = state
+        .servers
+        .iter()
+        .find(|(_, s)| s.state == RaftState::Leader)
+        .map(|(id, _)| id.clone());
+    state.voters = state
+        .servers
+        .iter()
+        .filter(|(_, s)| s.has_voting_rights())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let healthy_voters = state
+        .voters
+        .iter()
+        .filter(|id| state.servers.get(*id).is_some_and(|s| s.health.healthy))
+        .count();
+    let required = State::quorum(state.voters.len());
+    state.failure_tolerance = u32::try_from(healthy_voters.saturating_sub(required)).unwrap_or(u32::MAX);
+    let mut voters = std::mem::take(&mut state.voters);
+    sort_servers(&mut voters, &state);
+    state.voters = voters;
+
+    let annotations = promoter.annotate(&inputs.config, &state);
+    for (id, ext) in annotations.server_ext {
+        if let Some(s) = state.servers.get_mut(&id) {
+            s.server.ext = ext;
+        }
+    }
+    if let Some(ext) = annotations.state_ext {
+        state.ext = ext;
+    }
+    for (id, node_type) in annotations.node_types {
+        if let Some(s) = state.servers.get_mut(&id) {
+            s.server.node_type = node_type;
+        }
+    }
+    state
+}
+
+/// The leader's last term and index: ours if we lead, else the leader's fetched stats,
+/// else (0, 0), which makes every server unhealthy.
+fn leader_position(inputs: &StateInputs) -> (u64, u64) {
+    if inputs.is_leader {
+        return (inputs.last_term, inputs.latest_index);
+    }
+    inputs
+        .leader_id
+        .as_ref()
+        .and_then(|id| inputs.fetched_stats.get(id))
+        .map_or((0, 0), |s| (s.last_term, s.last_index))
+}
+
+/// One server's state, built from the least to the most authoritative source.
+fn server_state(
+    inputs: &StateInputs,
+    raft: &RaftServer,
+    leader_term: u64,
+    leader_index: u64,
+) -> ServerState {
+    let previous = inputs
+        .current_state
+        .as_ref()
+        .and_then(|s| s.servers.get(&raft.id));
+
+    let mut state = match previous {
+        Some(prev) => ServerState {
+            server: prev.server.clone(),
+            state: raft.suffrage.raft_state(),
+            stats: prev.stats,
+            health: prev.health,
+        },
+        None => ServerState {
+            server: Server::new(raft.id.clone(), raft.address.clone(), NodeStatus::Left),
+            state: raft.suffrage.raft_state(),
+            stats: ServerStats::default(),
+            health: ServerHealth::default(),
+        },
+    };
+
+    match inputs.known_servers.get(&raft.id) {
+        Some(known) => state.server = known.clone(),
+        None => state.server.node_status = NodeStatus::Left,
+    }
+    state.server.address = raft.address.clone();
+
+    if inputs.leader_id.as_ref() == Some(&raft.id) {
+        state.state = RaftState::Leader;
+        state.server.is_leader = true;
+    }
+
+    if let Some(stats) = inputs.fetched_stats.get(&raft.id) {
+        state.stats = *stats;
+    }
+
+    let healthy = is_healthy(&state, leader_term, leader_index, &inputs.config);
+    // Stability restarts when a server is first seen or its health flips. (The
+    // reference means this too, but only resets for new servers.)
+    if previous.is_none_or(|p| p.health.healthy != healthy) {
+        state.health.stable_since = inputs.now;
+    }
+    state.health.healthy = healthy;
+    state
+}

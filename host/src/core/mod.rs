@@ -1,0 +1,33 @@
+//! The sans-IO autopilot core: state building, the promoter boundary, reconcile and
+//! pruning planning, and the membership helpers. Every function here is a pure
+//! function of its inputs and a `now` passed in; nothing reads a clock, performs I/O
+//! or knows about tokio, Raft engines or WebAssembly.
+
+pub mod action;
+pub mod changes;
+pub mod compute;
+pub mod config;
+pub mod ids;
+pub mod json;
+pub mod membership;
+pub mod promoter;
+pub mod prune;
+pub mod reconcile;
+pub mod server;
+pub mod state;
+pub mod time;
+
+pub use action::Action;
+pub use changes::{FailedServers, RaftChanges};
+pub use compute::{StateInputs, compute_state, is_healthy, leader_id};
+pub use config::Config;
+pub use ids::{NodeStatus, NodeType, RaftState, ServerId, Suffrage};
+pub use membership::{AddServerError, apply_action, plan_add_server, plan_remove_server};
+pub use promoter::{Annotations, Promoter, StablePromoter};
+pub use prune::{PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune};
+pub use reconcile::{ReconcileError, plan_reconcile};
+pub use server::{
+    LastContact, RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
+};
+pub use state::{State, compare_servers, sort_servers};
+pub use time::Timestamp;
