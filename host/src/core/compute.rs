@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use super::config::Config;
 use super::ids::{NodeStatus, RaftState, ServerId};
 use super::promoter::Promoter;
-use super::server::{RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats};
+use super::server::{
+    RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
+};
 use super::state::{State, sort_servers};
 use super::time::Timestamp;
 
@@ -125,7 +127,8 @@ pub fn compute_state(inputs: &StateInputs, promoter: &dyn Promoter) -> State {
         .filter(|id| state.servers.get(*id).is_some_and(|s| s.health.healthy))
         .count();
     let required = State::quorum(state.voters.len());
-    state.failure_tolerance = u32::try_from(healthy_voters.saturating_sub(required)).unwrap_or(u32::MAX);
+    state.failure_tolerance =
+        u32::try_from(healthy_voters.saturating_sub(required)).unwrap_or(u32::MAX);
     let mut voters = std::mem::take(&mut state.voters);
     sort_servers(&mut voters, &state);
     state.voters = voters;

@@ -30,7 +30,10 @@ pub struct VoterRegistry {
 impl VoterRegistry {
     /// How many potential voters remain.
     pub fn potential_voters(&self) -> usize {
-        self.eligibility.values().filter(|e| e.potential_voter).count()
+        self.eligibility
+            .values()
+            .filter(|e| e.potential_voter)
+            .count()
     }
 
     fn remove(&mut self, ids: &[ServerId]) {
@@ -86,7 +89,11 @@ pub fn find_failed_servers(
 /// would leave fewer than `min_quorum` potential voters; a current voter stays once
 /// `(potential voters - 1) / 2` potential voters have gone in this category. Ids not in
 /// the registry are skipped (the reference would crash on them).
-pub fn adjudicate_removal(ids: &[ServerId], registry: &VoterRegistry, min_quorum: u32) -> Vec<ServerId> {
+pub fn adjudicate_removal(
+    ids: &[ServerId],
+    registry: &VoterRegistry,
+    min_quorum: u32,
+) -> Vec<ServerId> {
     let initial = i64::try_from(registry.potential_voters()).unwrap_or(i64::MAX);
     let min_quorum = i64::from(min_quorum);
     // Truncating division, as in the reference: an empty registry gives 0, not -1.
@@ -166,22 +173,30 @@ pub fn plan_prune(
     }
     let (failed, mut registry) = find_failed_servers(raft_config, known_servers, promoter);
     let failed = promoter.filter_failed_server_removals(config, state, failed);
-    let mut plan = PrunePlan::default();
-
-    plan.stale_non_voters = adjudicate_removal(&failed.stale_non_voters, &registry, config.min_quorum);
-    registry.remove(&plan.stale_non_voters);
-
-    plan.stale_voters = adjudicate_removal(&failed.stale_voters, &registry, config.min_quorum);
-    registry.remove(&plan.stale_voters);
-
-    plan.failed_non_voters = adjudicate_failed(&failed.failed_non_voters, &mut registry, config);
-    plan.failed_voters = adjudicate_failed(&failed.failed_voters, &mut registry, config);
-    plan
+    // Categories in order of increasing risk; each sees the registry without the
+    // servers the previous ones removed.
+    let stale_non_voters =
+        adjudicate_removal(&failed.stale_non_voters, &registry, config.min_quorum);
+    registry.remove(&stale_non_voters);
+    let stale_voters = adjudicate_removal(&failed.stale_voters, &registry, config.min_quorum);
+    registry.remove(&stale_voters);
+    let failed_non_voters = adjudicate_failed(&failed.failed_non_voters, &mut registry, config);
+    let failed_voters = adjudicate_failed(&failed.failed_voters, &mut registry, config);
+    PrunePlan {
+        stale_non_voters,
+        stale_voters,
+        failed_non_voters,
+        failed_voters,
+    }
 }
 
 /// Adjudicates one category of failed servers (those still in the registry) and takes
 /// the removed ones out of the registry.
-fn adjudicate_failed(servers: &[Server], registry: &mut VoterRegistry, config: &Config) -> Vec<Server> {
+fn adjudicate_failed(
+    servers: &[Server],
+    registry: &mut VoterRegistry,
+    config: &Config,
+) -> Vec<Server> {
     let candidates: Vec<ServerId> = servers
         .iter()
         .filter(|s| registry.eligibility.contains_key(&s.id))

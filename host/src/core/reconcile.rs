@@ -46,9 +46,10 @@ pub fn plan_reconcile(state: &State, changes: &RaftChanges) -> Result<Vec<Action
     };
 
     if state.voters.len() % 2 == 1 {
-        let failed = changes.demotions.iter().find(|id| {
-            demotable(id) && state.servers.get(*id).is_some_and(|s| !s.health.healthy)
-        });
+        let failed = changes
+            .demotions
+            .iter()
+            .find(|id| demotable(id) && state.servers.get(*id).is_some_and(|s| !s.health.healthy));
         if let Some(id) = failed {
             demoted.insert(id.clone());
             actions.push(Action::DemoteVoter { id: id.clone() });

@@ -159,7 +159,8 @@ impl Default for ServerHealth {
 impl ServerHealth {
     /// Healthy, and healthy for at least `min_stable` as of `now`.
     pub fn is_stable(&self, now: Timestamp, min_stable: Duration) -> bool {
-        self.healthy && super::time::at_least(super::time::since(now, self.stable_since), min_stable)
+        self.healthy
+            && super::time::at_least(super::time::since(now, self.stable_since), min_stable)
     }
 }
 

@@ -27,11 +27,7 @@ pub struct State {
     #[serde(rename = "FailureTolerance", default)]
     pub failure_tolerance: u32,
     /// Every server in the Raft configuration, by id.
-    #[serde(
-        rename = "Servers",
-        default,
-        deserialize_with = "unique_server_map"
-    )]
+    #[serde(rename = "Servers", default, deserialize_with = "unique_server_map")]
     pub servers: BTreeMap<ServerId, ServerState>,
     /// The leader, when there is one (JSON: `""` when none).
     #[serde(
@@ -76,7 +72,7 @@ fn leader_ser<S: Serializer>(leader: &Option<ServerId>, s: S) -> Result<S::Ok, S
 
 fn leader_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ServerId>, D::Error> {
     let text = Option::<String>::deserialize(d)?.unwrap_or_default();
-    Ok((!text.is_empty()).then(|| ServerId(text)))
+    Ok((!text.is_empty()).then_some(ServerId(text)))
 }
 
 impl State {
@@ -84,7 +80,10 @@ impl State {
     /// running for longer than it, zero before (so a freshly started autopilot does not
     /// hold back servers it has not had time to watch).
     pub fn effective_stabilization(&self, config: &Config) -> Duration {
-        if more_than(since(self.now, self.first_state_time), config.server_stabilization_time) {
+        if more_than(
+            since(self.now, self.first_state_time),
+            config.server_stabilization_time,
+        ) {
             config.server_stabilization_time
         } else {
             Duration::ZERO
@@ -126,7 +125,11 @@ pub fn compare_servers(a: &ServerId, b: &ServerId, state: &State) -> Ordering {
         .then_with(|| sb.health.healthy.cmp(&sa.health.healthy))
         .then_with(|| {
             let by_time = sa.health.stable_since.cmp(&sb.health.stable_since);
-            if sa.health.healthy { by_time } else { by_time.reverse() }
+            if sa.health.healthy {
+                by_time
+            } else {
+                by_time.reverse()
+            }
         })
         .then_with(|| a.cmp(b))
 }

@@ -96,9 +96,7 @@ pub mod config_nanos {
             )));
         };
         if nanos < 0 {
-            return Err(D::Error::custom(format!(
-                "duration {nanos}ns is negative"
-            )));
+            return Err(D::Error::custom(format!("duration {nanos}ns is negative")));
         }
         let duration = Duration::from_nanos(nanos.unsigned_abs());
         if duration > MAX_CONFIG_DURATION {

@@ -27,8 +27,17 @@ pub fn render_table(plan: &Plan) -> String {
     let mut ids: Vec<&ServerId> = state.servers.keys().collect();
     ids.sort_by(|a, b| compare_servers(a, b, state));
     let header = [
-        "ID", "Name", "Address", "Raft state", "Node type", "Status", "Healthy", "Stable since",
-        "Last contact", "Term", "Index",
+        "ID",
+        "Name",
+        "Address",
+        "Raft state",
+        "Node type",
+        "Status",
+        "Healthy",
+        "Stable since",
+        "Last contact",
+        "Term",
+        "Index",
     ];
     let rows: Vec<[String; 11]> = ids
         .iter()
@@ -93,7 +102,9 @@ pub fn render_table(plan: &Plan) -> String {
 /// `850µs`, `15ms`, `1.5s`, `2m30s`.
 fn human_duration(d: Duration) -> String {
     let micros = d.as_micros();
-    if micros < 1_000 {
+    if micros == 0 {
+        "0s".to_owned()
+    } else if micros < 1_000 {
         format!("{micros}µs")
     } else if micros < 1_000_000 {
         format!("{}ms", micros / 1_000)

@@ -8,7 +8,9 @@ use thiserror::Error;
 
 use crate::core::json::{null_as_default, unique_server_map};
 use crate::core::time::rfc3339;
-use crate::core::{Config, RaftConfiguration, Server, ServerId, ServerStats, State, StateInputs, Timestamp};
+use crate::core::{
+    Config, RaftConfiguration, Server, ServerId, ServerStats, State, StateInputs, Timestamp,
+};
 
 /// Why a snapshot is unusable.
 #[derive(Debug, Error)]
@@ -25,7 +27,9 @@ pub enum SnapshotError {
     #[error("invalid input at RaftConfig.Servers: duplicate server id {0:?}")]
     DuplicateRaftServer(ServerId),
     /// A `KnownServers` entry whose `ID` differs from its key.
-    #[error("invalid input at KnownServers.{key}: its ID is {id:?}, not the key it is listed under")]
+    #[error(
+        "invalid input at KnownServers.{key}: its ID is {id:?}, not the key it is listed under"
+    )]
     MismatchedKnownId {
         /// The map key.
         key: ServerId,
@@ -44,7 +48,11 @@ struct Snapshot {
     config: Config,
     #[serde(rename = "RaftConfig")]
     raft_config: RaftConfiguration,
-    #[serde(rename = "KnownServers", default, deserialize_with = "unique_server_map")]
+    #[serde(
+        rename = "KnownServers",
+        default,
+        deserialize_with = "unique_server_map"
+    )]
     known_servers: BTreeMap<ServerId, Server>,
     #[serde(rename = "LatestIndex", default)]
     latest_index: u64,
@@ -52,7 +60,11 @@ struct Snapshot {
     last_term: u64,
     #[serde(rename = "IsLeader", default)]
     is_leader: bool,
-    #[serde(rename = "FetchedStats", default, deserialize_with = "unique_server_map")]
+    #[serde(
+        rename = "FetchedStats",
+        default,
+        deserialize_with = "unique_server_map"
+    )]
     fetched_stats: BTreeMap<ServerId, Option<ServerStats>>,
     #[serde(rename = "LeaderID", default, deserialize_with = "null_as_default")]
     leader_id: String,
@@ -106,7 +118,7 @@ pub fn parse_snapshot(text: &str) -> Result<StateInputs, SnapshotError> {
             .into_iter()
             .filter_map(|(id, s)| s.map(|s| (id, s)))
             .collect(),
-        leader_id: (!snapshot.leader_id.is_empty()).then(|| ServerId(snapshot.leader_id)),
+        leader_id: (!snapshot.leader_id.is_empty()).then_some(ServerId(snapshot.leader_id)),
         current_state,
     })
 }
