@@ -35,3 +35,4 @@
 
 pub mod core;
 pub mod plan;
+pub mod plugin;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::changes::RaftChanges;
 use super::config::Config;
 use super::ids::{NodeStatus, RaftState, ServerId};
 use super::promoter::Promoter;
@@ -92,6 +93,15 @@ pub fn is_healthy(
 /// previous state, the application's records and fresh stats; health and stability;
 /// the cluster summary; then the promoter's extension data and node types.
 pub fn compute_state(inputs: &StateInputs, promoter: &dyn Promoter) -> State {
+    compute_state_and_changes(inputs, promoter).0
+}
+
+/// [`compute_state`], also returning the changes the promoter wants for that state
+/// (the whole round's decisions in one evaluation).
+pub fn compute_state_and_changes(
+    inputs: &StateInputs,
+    promoter: &dyn Promoter,
+) -> (State, RaftChanges) {
     let (leader_term, leader_index) = leader_position(inputs);
     let servers: BTreeMap<ServerId, ServerState> = inputs
         .raft_config
@@ -133,21 +143,8 @@ pub fn compute_state(inputs: &StateInputs, promoter: &dyn Promoter) -> State {
     sort_servers(&mut voters, &state);
     state.voters = voters;
 
-    let annotations = promoter.annotate(&inputs.config, &state);
-    for (id, ext) in annotations.server_ext {
-        if let Some(s) = state.servers.get_mut(&id) {
-            s.server.ext = ext;
-        }
-    }
-    if let Some(ext) = annotations.state_ext {
-        state.ext = ext;
-    }
-    for (id, node_type) in annotations.node_types {
-        if let Some(s) = state.servers.get_mut(&id) {
-            s.server.node_type = node_type;
-        }
-    }
-    state
+    let changes = promoter.evaluate(&inputs.config, &mut state);
+    (state, changes)
 }
 
 /// The leader's last term and index: ours if we lead, else the leader's fetched stats,

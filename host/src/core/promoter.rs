@@ -10,17 +10,6 @@ use super::ids::{NodeType, RaftState, ServerId};
 use super::server::ServerState;
 use super::state::State;
 
-/// Extension data and node types a promoter attaches to a freshly built state.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Annotations {
-    /// Extension data per server (servers absent here keep what they had).
-    pub server_ext: BTreeMap<ServerId, Value>,
-    /// Extension data for the whole state (`None` keeps what it had).
-    pub state_ext: Option<Value>,
-    /// Node type per server (servers absent here keep their node type).
-    pub node_types: BTreeMap<ServerId, NodeType>,
-}
-
 /// A placement policy: the six decisions of the reference's `Promoter`.
 ///
 /// Every method has the stable policy's behaviour as its default, so a policy overrides
@@ -62,27 +51,34 @@ pub trait Promoter: Send + Sync {
         node_type.as_str() == NodeType::VOTER
     }
 
-    /// Runs the first three decisions in the reference's order: each server's
-    /// extension, then the state extension (seeing the servers' new extensions), then
-    /// node types (seeing both). A policy that can compute them in one step (a
-    /// component, say) overrides this to save crossings.
-    fn annotate(&self, config: &Config, state: &State) -> Annotations {
-        let mut draft = state.clone();
-        let mut annotations = Annotations::default();
-        for (id, server) in &state.servers {
+    /// Runs a round's decisions on a freshly built state, in the reference's order:
+    /// each server's extension, the state extension (seeing the servers'), the node
+    /// types (seeing both), all written onto `state`; then returns the changes for the
+    /// annotated state. A policy that can decide everything in one step (a component,
+    /// say) overrides this to cross its boundary once.
+    fn evaluate(&self, config: &Config, state: &mut State) -> RaftChanges {
+        for server in state.servers.values_mut() {
             if let Some(ext) = self.server_ext(config, server) {
-                if let Some(s) = draft.servers.get_mut(id) {
-                    s.server.ext = ext.clone();
-                }
-                annotations.server_ext.insert(id.clone(), ext);
+                server.server.ext = ext;
             }
         }
-        if let Some(ext) = self.state_ext(config, &draft) {
-            draft.ext = ext.clone();
-            annotations.state_ext = Some(ext);
+        if let Some(ext) = self.state_ext(config, state) {
+            state.ext = ext;
         }
-        annotations.node_types = self.node_types(config, &draft);
-        annotations
+        for (id, node_type) in self.node_types(config, state) {
+            if let Some(server) = state.servers.get_mut(&id) {
+                server.server.node_type = node_type;
+            }
+        }
+        self.changes(config, state)
+    }
+
+    /// Potential-voter verdicts for several node types at once (what pruning needs).
+    fn potential_voters(&self, node_types: &[&NodeType]) -> Vec<bool> {
+        node_types
+            .iter()
+            .map(|t| self.is_potential_voter(t))
+            .collect()
     }
 }
 

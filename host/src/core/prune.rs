@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::action::Action;
 use super::changes::FailedServers;
 use super::config::Config;
-use super::ids::{NodeStatus, ServerId, Suffrage};
+use super::ids::{NodeStatus, NodeType, ServerId, Suffrage};
 use super::promoter::Promoter;
 use super::server::{RaftConfiguration, Server};
 use super::state::State;
@@ -54,10 +54,24 @@ pub fn find_failed_servers(
 ) -> (FailedServers, VoterRegistry) {
     let mut failed = FailedServers::default();
     let mut registry = VoterRegistry::default();
+    // One batch of verdicts for the distinct node types the application reports.
+    let mut node_types: Vec<&NodeType> = raft_config
+        .servers
+        .iter()
+        .filter_map(|s| known_servers.get(&s.id).map(|k| &k.node_type))
+        .collect();
+    node_types.sort();
+    node_types.dedup();
+    let verdicts: BTreeMap<&NodeType, bool> = node_types
+        .iter()
+        .copied()
+        .zip(promoter.potential_voters(&node_types))
+        .collect();
     for raft in &raft_config.servers {
         let current_voter = raft.suffrage == Suffrage::Voter;
         let known = known_servers.get(&raft.id);
-        let potential_voter = known.is_some_and(|k| promoter.is_potential_voter(&k.node_type));
+        let potential_voter =
+            known.is_some_and(|k| verdicts.get(&k.node_type).copied().unwrap_or(false));
         registry.eligibility.insert(
             raft.id.clone(),
             Eligibility {
@@ -172,6 +186,10 @@ pub fn plan_prune(
         return PrunePlan::default();
     }
     let (failed, mut registry) = find_failed_servers(raft_config, known_servers, promoter);
+    // The policy is asked only when there is something to remove.
+    if failed.is_empty() {
+        return PrunePlan::default();
+    }
     let failed = promoter.filter_failed_server_removals(config, state, failed);
     // Categories in order of increasing risk; each sees the registry without the
     // servers the previous ones removed.

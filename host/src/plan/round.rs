@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::core::{
-    Action, Promoter, State, StateInputs, apply_action, compute_state, plan_prune, plan_reconcile,
+    Action, Promoter, State, StateInputs, apply_action, compute_state_and_changes, plan_prune,
+    plan_reconcile,
 };
 
 /// What autopilot would do with one snapshot (JSON: `{"State", "Actions", "Errors"}`).
@@ -24,11 +25,10 @@ pub struct Plan {
 /// Runs one round on the snapshot's inputs: state at `inputs.now`, one reconcile, one
 /// pruning pass on the configuration the reconcile actions leave behind.
 pub fn plan_round(inputs: &StateInputs, promoter: &dyn Promoter) -> Plan {
-    let state = compute_state(inputs, promoter);
+    let (state, changes) = compute_state_and_changes(inputs, promoter);
     let mut actions = Vec::new();
     let mut errors = Vec::new();
 
-    let changes = promoter.changes(&inputs.config, &state);
     match plan_reconcile(&state, &changes) {
         Ok(reconcile) => actions.extend(reconcile),
         Err(e) => errors.push(e.to_string()),

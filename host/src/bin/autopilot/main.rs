@@ -8,8 +8,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+
 use autopilot::core::StablePromoter;
 use autopilot::plan::{parse_snapshot, plan_round, render_table};
+use autopilot::plugin::{
+    ArtifactCache, ComponentPromoter, PluginError, PluginHost, PluginHostConfig,
+};
 
 /// Autopilot for Raft clusters.
 #[derive(Debug, Parser)]
@@ -57,16 +62,29 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn plan(inputs: &std::path::Path, promoter: Option<&std::path::Path>, json: bool) -> Result<()> {
-    if let Some(path) = promoter {
-        anyhow::bail!(
-            "unusable promoter {}: loading promoter components is not available in this build yet; \
-             omit --promoter to use the built-in stable policy",
-            path.display()
-        );
-    }
     let text = read_input(inputs)?;
     let snapshot = parse_snapshot(&text)?;
-    let plan = plan_round(&snapshot, &StablePromoter);
+    let plan = match promoter {
+        None => plan_round(&snapshot, &StablePromoter),
+        Some(path) => {
+            let unusable =
+                |e: PluginError| anyhow::anyhow!("unusable promoter {}: {e}", path.display());
+            let host = PluginHost::new(PluginHostConfig {
+                cache: Some(ArtifactCache::new(ArtifactCache::default_dir())),
+                ..PluginHostConfig::default()
+            })
+            .map_err(unusable)?;
+            let policy = host.load_file(path).map_err(unusable)?;
+            let promoter = ComponentPromoter::new(Arc::new(policy));
+            let plan = plan_round(&snapshot, &promoter);
+            // A dry run must show the policy's own decisions: a fallback would hide
+            // exactly what the operator wants to see.
+            if let Some(e) = promoter.take_errors().into_iter().next() {
+                return Err(unusable(e));
+            }
+            plan
+        }
+    };
     if json {
         let out = serde_json::to_string_pretty(&plan).context("cannot encode the plan as JSON")?;
         println!("{out}");

@@ -1,0 +1,349 @@
+//! A loaded policy component: one fresh, sandboxed instance per call, and the
+//! [`Promoter`] adapter that falls back to the stable policy when a call fails.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use wasmtime::{Store, Trap};
+
+use super::bindings::{Promoter as Bindings, PromoterPre, wit};
+use super::convert;
+use super::error::PluginError;
+use super::host::{EPOCH_TICK, HostInner};
+use super::sandbox::Sandbox;
+use super::validate::{self, Decisions};
+use crate::core::{Config, FailedServers, NodeType, Promoter, RaftChanges, StablePromoter, State};
+
+/// What a component says it is, and which bytes it was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyInfo {
+    /// The policy's name (from its `metadata` export).
+    pub name: String,
+    /// The policy's version (from its `metadata` export).
+    pub version: String,
+    /// The sha256 of the component's bytes, hex.
+    pub digest: String,
+}
+
+/// A compiled, checked policy component, ready to run. Each call gets a fresh
+/// instance in its own store, so no state leaks from one call to the next.
+pub struct ComponentPolicy {
+    host: Arc<HostInner>,
+    pre: PromoterPre<Sandbox>,
+    info: PolicyInfo,
+}
+
+impl std::fmt::Debug for ComponentPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentPolicy")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+const MAX_NAME: usize = 128;
+
+impl ComponentPolicy {
+    pub(crate) fn new(
+        host: Arc<HostInner>,
+        pre: PromoterPre<Sandbox>,
+        digest: String,
+    ) -> Result<Self, PluginError> {
+        let mut policy = Self {
+            host,
+            pre,
+            info: PolicyInfo {
+                name: String::new(),
+                version: String::new(),
+                digest,
+            },
+        };
+        let meta = policy
+            .call(|store, bindings| bindings.autopilot_promoter_policy().call_metadata(store))?;
+        if meta.name.is_empty() || meta.name.len() > MAX_NAME || meta.version.len() > MAX_NAME {
+            return Err(PluginError::InvalidOutput(format!(
+                "metadata must give a name of 1 to {MAX_NAME} bytes and a version of at most {MAX_NAME}"
+            )));
+        }
+        policy.info.name = meta.name;
+        policy.info.version = meta.version;
+        Ok(policy)
+    }
+
+    /// Name, version and digest.
+    pub fn info(&self) -> &PolicyInfo {
+        &self.info
+    }
+
+    /// Runs `f` on a fresh instance under the deadline and memory cap, forwarding the
+    /// guest's output to `tracing` and classifying failures.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&mut Store<Sandbox>, &Bindings) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let limits = &self.host.limits;
+        let mut store = Store::new(
+            &self.host.engine,
+            Sandbox::new(limits.memory, limits.output),
+        );
+        store.limiter(|s| s);
+        let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+        // One extra tick: the next increment may land immediately after we start.
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
+        store.epoch_deadline_trap();
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|bindings| f(&mut store, &bindings));
+        self.forward_output(store.data());
+        result.map_err(|e| self.classify(&e, store.data()))
+    }
+
+    fn forward_output(&self, sandbox: &Sandbox) {
+        for (stream, pipe) in [("stdout", &sandbox.stdout), ("stderr", &sandbox.stderr)] {
+            let bytes = pipe.contents();
+            if !bytes.is_empty() {
+                let text = String::from_utf8_lossy(&bytes);
+                tracing::info!(policy = %self.info.name, stream, "{}", text.trim_end());
+            }
+        }
+    }
+
+    fn classify(&self, e: &wasmtime::Error, sandbox: &Sandbox) -> PluginError {
+        if sandbox.memory_exceeded {
+            return PluginError::OutOfMemory(self.host.limits.memory);
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::Deadline(self.host.limits.deadline),
+            Some(Trap::StackOverflow) => PluginError::StackOverflow,
+            Some(trap) => {
+                let stderr = sandbox.stderr.contents();
+                let said = String::from_utf8_lossy(&stderr);
+                let said = said.trim();
+                if said.is_empty() {
+                    PluginError::Trap(trap.to_string())
+                } else {
+                    // The last line that is not a hint about backtraces: for a Rust
+                    // panic, its message.
+                    let last = said
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty() && !l.starts_with("note:"))
+                        .unwrap_or(said);
+                    PluginError::Trap(format!("{trap} (the policy wrote: {last})"))
+                }
+            }
+            None => PluginError::Trap(format!("{e:#}").lines().next().unwrap_or("").to_owned()),
+        }
+    }
+
+    /// One round's decisions, validated. `judge` lists the node types whose
+    /// potential-voter verdicts are wanted.
+    pub fn decide(
+        &self,
+        config: &Config,
+        state: &State,
+        judge: &[NodeType],
+    ) -> Result<Decisions, PluginError> {
+        let wit_config = convert::config(config);
+        let wit_state = convert::state(state, config);
+        let judged: Vec<String> = judge.iter().map(|t| t.0.clone()).collect();
+        let raw = self.call(|store, bindings| {
+            bindings.autopilot_promoter_policy().call_decide(
+                store,
+                &wit_config,
+                &wit_state,
+                &judged,
+            )
+        })?;
+        let raw = raw.map_err(policy_error)?;
+        validate::decisions(state, judge, raw, self.host.limits.ext_bytes)
+    }
+
+    /// Which of `failed` may be removed, validated as a subset.
+    pub fn filter_removals(
+        &self,
+        config: &Config,
+        state: &State,
+        failed: &FailedServers,
+    ) -> Result<FailedServers, PluginError> {
+        let wit_config = convert::config(config);
+        let wit_state = convert::state(state, config);
+        let wit_failed = convert::failed(failed);
+        let raw = self.call(|store, bindings| {
+            bindings.autopilot_promoter_policy().call_filter_removals(
+                store,
+                &wit_config,
+                &wit_state,
+                &wit_failed,
+            )
+        })?;
+        validate::filtered(failed, raw.map_err(policy_error)?)
+    }
+}
+
+fn policy_error(e: wit::PolicyError) -> PluginError {
+    match e {
+        wit::PolicyError::InvalidInput(m) => PluginError::Policy(format!("invalid input: {m}")),
+        wit::PolicyError::Internal(m) => PluginError::Policy(m),
+    }
+}
+
+/// A component as a [`Promoter`]: each round's decisions in one call; a failed call
+/// is recorded (see [`ComponentPromoter::take_errors`]) and that decision falls back
+/// to the built-in stable policy, so autopilot never stops because of a policy.
+pub struct ComponentPromoter {
+    policy: Arc<ComponentPolicy>,
+    memo: Mutex<Memo>,
+}
+
+#[derive(Default)]
+struct Memo {
+    errors: Vec<PluginError>,
+    verdicts: BTreeMap<NodeType, bool>,
+    config: Option<Config>,
+}
+
+impl std::fmt::Debug for ComponentPromoter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentPromoter")
+            .field("policy", &self.policy.info)
+            .finish()
+    }
+}
+
+impl ComponentPromoter {
+    /// Wraps a loaded policy.
+    pub fn new(policy: Arc<ComponentPolicy>) -> Self {
+        Self {
+            policy,
+            memo: Mutex::new(Memo::default()),
+        }
+    }
+
+    /// The wrapped policy.
+    pub fn policy(&self) -> &Arc<ComponentPolicy> {
+        &self.policy
+    }
+
+    /// The failures since the last call, oldest first.
+    pub fn take_errors(&self) -> Vec<PluginError> {
+        std::mem::take(&mut self.memo().errors)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, error: PluginError) {
+        tracing::warn!(policy = %self.policy.info.name, kind = error.kind(), %error, "policy failed; using the stable policy for this decision");
+        self.memo().errors.push(error);
+    }
+
+    /// The node types of the state's servers before the policy assigns its own: the
+    /// application's, which are what pruning judges.
+    fn judged(state: &State) -> Vec<NodeType> {
+        let mut types: Vec<NodeType> = state
+            .servers
+            .values()
+            .map(|s| s.server.node_type.clone())
+            .collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+}
+
+impl Promoter for ComponentPromoter {
+    fn evaluate(&self, config: &Config, state: &mut State) -> RaftChanges {
+        let judge = Self::judged(state);
+        match self.policy.decide(config, state, &judge) {
+            Ok(decisions) => {
+                for (id, ext) in decisions.server_ext {
+                    if let Some(s) = state.servers.get_mut(&id) {
+                        s.server.ext = ext;
+                    }
+                }
+                if let Some(ext) = decisions.state_ext {
+                    state.ext = ext;
+                }
+                for (id, node_type) in decisions.node_types {
+                    if let Some(s) = state.servers.get_mut(&id) {
+                        s.server.node_type = node_type;
+                    }
+                }
+                let mut memo = self.memo();
+                memo.verdicts = decisions.potential_voters;
+                memo.config = Some(config.clone());
+                decisions.changes
+            }
+            Err(e) => {
+                self.record(e);
+                self.memo().verdicts.clear();
+                StablePromoter.evaluate(config, state)
+            }
+        }
+    }
+
+    fn changes(&self, config: &Config, state: &State) -> RaftChanges {
+        match self.policy.decide(config, state, &[]) {
+            Ok(decisions) => decisions.changes,
+            Err(e) => {
+                self.record(e);
+                StablePromoter.changes(config, state)
+            }
+        }
+    }
+
+    fn filter_failed_server_removals(
+        &self,
+        config: &Config,
+        state: &State,
+        failed: FailedServers,
+    ) -> FailedServers {
+        match self.policy.filter_removals(config, state, &failed) {
+            Ok(kept) => kept,
+            Err(e) => {
+                self.record(e);
+                failed
+            }
+        }
+    }
+
+    fn is_potential_voter(&self, node_type: &NodeType) -> bool {
+        self.potential_voters(&[node_type])
+            .first()
+            .copied()
+            .unwrap_or(false)
+    }
+
+    fn potential_voters(&self, node_types: &[&NodeType]) -> Vec<bool> {
+        let (missing, config): (Vec<NodeType>, Config) = {
+            let memo = self.memo();
+            let missing = node_types
+                .iter()
+                .filter(|t| !memo.verdicts.contains_key(**t))
+                .map(|t| (*t).clone())
+                .collect();
+            (missing, memo.config.clone().unwrap_or_default())
+        };
+        if !missing.is_empty() {
+            // Types the last round did not judge: ask once, on an empty state (a
+            // verdict is about the type, not the cluster).
+            match self.policy.decide(&config, &State::default(), &missing) {
+                Ok(decisions) => self.memo().verdicts.extend(decisions.potential_voters),
+                Err(e) => self.record(e),
+            }
+        }
+        let memo = self.memo();
+        node_types
+            .iter()
+            .map(|t| {
+                memo.verdicts
+                    .get(*t)
+                    .copied()
+                    .unwrap_or_else(|| StablePromoter.is_potential_voter(t))
+            })
+            .collect()
+    }
+}

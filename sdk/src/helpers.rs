@@ -1,0 +1,55 @@
+//! Arithmetic every policy needs: stability, the reference's server order, quorums.
+
+use std::cmp::Ordering;
+
+use crate::types::{RaftState, ServerId, ServerState, State};
+
+/// Healthy, and healthy for at least the state's effective stabilization time as of
+/// the state's `now`.
+pub fn is_stable(state: &State, server: &ServerState) -> bool {
+    server.health.healthy
+        && state.now.nanos_since(server.health.stable_since)
+            >= i128::try_from(state.effective_stabilization.as_nanos()).unwrap_or(i128::MAX)
+}
+
+/// Voters needed for a quorum of `voters`.
+pub fn quorum(voters: usize) -> usize {
+    voters / 2 + 1
+}
+
+/// How many of `voters` may fail with a quorum of `healthy_voters` left.
+pub fn failure_tolerance(voters: usize, healthy_voters: usize) -> usize {
+    healthy_voters.saturating_sub(quorum(voters))
+}
+
+/// The reference's order: leader, then voters, healthy before unhealthy, longer
+/// stable first among healthy (shorter unhealthy first among unhealthy), then id.
+pub fn compare_servers(a: &ServerState, b: &ServerState) -> Ordering {
+    let rank = |s: &ServerState| match s.raft_state {
+        RaftState::Leader => 0,
+        RaftState::Voter => 1,
+        _ => 2,
+    };
+    rank(a)
+        .cmp(&rank(b))
+        .then_with(|| b.health.healthy.cmp(&a.health.healthy))
+        .then_with(|| {
+            let by_time = a.health.stable_since.cmp(&b.health.stable_since);
+            if a.health.healthy {
+                by_time
+            } else {
+                by_time.reverse()
+            }
+        })
+        .then_with(|| a.server.id.cmp(&b.server.id))
+}
+
+/// Sorts ids of the state's servers with [`compare_servers`] (unknown ids last).
+pub fn sort_servers(ids: &mut [ServerId], state: &State) {
+    ids.sort_by(|a, b| match (state.servers.get(a), state.servers.get(b)) {
+        (Some(x), Some(y)) => compare_servers(x, y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    });
+}

@@ -1,0 +1,134 @@
+//! The [`Policy`] trait: six decisions whose defaults are the stable policy, and the
+//! round runner that calls them in the reference's order.
+
+use std::collections::BTreeMap;
+
+use crate::helpers::is_stable;
+use crate::types::{
+    Changes, Config, Decisions, FailedServers, Metadata, PolicyError, RaftState, ServerId,
+    ServerState, State,
+};
+
+/// The node type the stable policy gives every server.
+pub const VOTER: &str = "voter";
+
+/// A placement policy. Override only what differs from the stable policy: every
+/// method's default is the stable policy's behaviour.
+///
+/// Methods receive the state with its clock ([`State::now`],
+/// [`State::effective_stabilization`]); a policy must not need any other source of
+/// time or randomness, so the same input always gives the same decisions.
+pub trait Policy {
+    /// The policy's name and version, as the host reports them.
+    fn metadata(&self) -> Metadata;
+
+    /// Extension data (JSON text) for one server; `None` leaves it unchanged.
+    fn server_ext(
+        &self,
+        _config: &Config,
+        _server: &ServerState,
+    ) -> Result<Option<String>, PolicyError> {
+        Ok(None)
+    }
+
+    /// Extension data (JSON text) for the state; `None` leaves it unchanged.
+    fn state_ext(&self, _config: &Config, _state: &State) -> Result<Option<String>, PolicyError> {
+        Ok(None)
+    }
+
+    /// Each server's node type. Stable: `voter` for everyone.
+    fn node_types(
+        &self,
+        _config: &Config,
+        state: &State,
+    ) -> Result<BTreeMap<ServerId, String>, PolicyError> {
+        Ok(state
+            .servers
+            .keys()
+            .map(|id| (id.clone(), VOTER.to_owned()))
+            .collect())
+    }
+
+    /// Promotions, demotions and the desired leader. Stable: promote every stable
+    /// non-voter (not staging), in id order; nothing else.
+    fn changes(&self, _config: &Config, state: &State) -> Result<Changes, PolicyError> {
+        Ok(stable_changes(state))
+    }
+
+    /// Which failed and stale servers may be removed. Stable: all of them.
+    fn filter_failed_server_removals(
+        &self,
+        _config: &Config,
+        _state: &State,
+        failed: FailedServers,
+    ) -> Result<FailedServers, PolicyError> {
+        Ok(failed)
+    }
+
+    /// Whether servers of this node type count as potential voters. Stable: `voter`.
+    fn is_potential_voter(&self, node_type: &str) -> bool {
+        node_type == VOTER
+    }
+}
+
+/// The stable policy's changes: every stable non-voter, in id order.
+pub fn stable_changes(state: &State) -> Changes {
+    Changes {
+        promotions: state
+            .servers
+            .iter()
+            .filter(|(_, s)| s.raft_state == RaftState::NonVoter && is_stable(state, s))
+            .map(|(id, _)| id.clone())
+            .collect(),
+        ..Changes::default()
+    }
+}
+
+/// The stable policy, as a [`Policy`] with every default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stable;
+
+impl Policy for Stable {
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            name: "stable".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Runs one round of a policy, as the host's `decide` call does: each server's
+/// extension, then the state extension, then node types (each step seeing the previous
+/// ones applied), then the changes on the annotated state, and the potential-voter
+/// verdicts for `judge_node_types`. Use it to unit-test a policy natively.
+pub fn decide<P: Policy + ?Sized>(
+    policy: &P,
+    config: &Config,
+    mut state: State,
+    judge_node_types: &[String],
+) -> Result<Decisions, PolicyError> {
+    let mut decisions = Decisions::default();
+    for (id, server) in state.servers.iter_mut() {
+        if let Some(ext) = policy.server_ext(config, server)? {
+            server.server.ext = Some(ext.clone());
+            decisions.server_ext.insert(id.clone(), ext);
+        }
+    }
+    if let Some(ext) = policy.state_ext(config, &state)? {
+        state.ext = Some(ext.clone());
+        decisions.state_ext = Some(ext);
+    }
+    decisions.node_types = policy.node_types(config, &state)?;
+    for (id, node_type) in &decisions.node_types {
+        if let Some(server) = state.servers.get_mut(id) {
+            server.server.node_type.clone_from(node_type);
+        }
+    }
+    decisions.changes = policy.changes(config, &state)?;
+    decisions.potential_voter_types = judge_node_types
+        .iter()
+        .filter(|t| policy.is_potential_voter(t))
+        .cloned()
+        .collect();
+    Ok(decisions)
+}
