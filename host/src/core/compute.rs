@@ -172,26 +172,23 @@ fn server_state(
         .as_ref()
         .and_then(|s| s.servers.get(&raft.id));
 
-    let mut state = match previous {
-        Some(prev) => ServerState {
-            server: prev.server.clone(),
-            state: raft.suffrage.raft_state(),
-            stats: prev.stats,
-            health: prev.health,
+    // The record: the application's if it knows the server, else the previous
+    // state's marked as left, else a bare one. The address always comes from Raft.
+    let server = match (inputs.known_servers.get(&raft.id), previous) {
+        (Some(known), _) => known.clone(),
+        (None, Some(prev)) => Server {
+            node_status: NodeStatus::Left,
+            ..prev.server.clone()
         },
-        None => ServerState {
-            server: Server::new(raft.id.clone(), raft.address.clone(), NodeStatus::Left),
-            state: raft.suffrage.raft_state(),
-            stats: ServerStats::default(),
-            health: ServerHealth::default(),
-        },
+        (None, None) => Server::new(raft.id.clone(), String::new(), NodeStatus::Left),
     };
-
-    match inputs.known_servers.get(&raft.id) {
-        Some(known) => state.server = known.clone(),
-        None => state.server.node_status = NodeStatus::Left,
-    }
-    state.server.address = raft.address.clone();
+    let mut state = ServerState {
+        server,
+        state: raft.suffrage.raft_state(),
+        stats: previous.map_or_else(ServerStats::default, |p| p.stats),
+        health: previous.map_or_else(ServerHealth::default, |p| p.health),
+    };
+    state.server.address.clone_from(&raft.address);
 
     if inputs.leader_id.as_ref() == Some(&raft.id) {
         state.state = RaftState::Leader;

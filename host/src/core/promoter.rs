@@ -87,7 +87,18 @@ pub trait Promoter: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StablePromoter;
 
-impl Promoter for StablePromoter {}
+impl Promoter for StablePromoter {
+    /// The default evaluation, without the intermediate node-type map (the stable
+    /// policy attaches no extension data).
+    fn evaluate(&self, config: &Config, state: &mut State) -> RaftChanges {
+        for server in state.servers.values_mut() {
+            if server.server.node_type.as_str() != NodeType::VOTER {
+                server.server.node_type = NodeType::voter();
+            }
+        }
+        stable_changes(config, state)
+    }
+}
 
 /// The stable policy's node types: `voter` for every server.
 pub fn stable_node_types(state: &State) -> BTreeMap<ServerId, NodeType> {

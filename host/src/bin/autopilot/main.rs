@@ -41,6 +41,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Logs (including what policies print) go to stderr when RUST_LOG asks for them;
+    // by default the command's own output stays clean.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
