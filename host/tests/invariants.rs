@@ -229,3 +229,32 @@ proptest! {
         prop_assert!(plan.is_empty());
     }
 }
+
+fn arb_action() -> impl Strategy<Value = autopilot::core::Action> {
+    (0u8..5, 0usize..14, 0u8..3).prop_map(|(kind, i, a)| {
+        let address = format!("10.0.1.{a}:8300");
+        match kind {
+            0 => Action::AddVoter { id: id(i), address },
+            1 => Action::AddNonvoter { id: id(i), address },
+            2 => Action::DemoteVoter { id: id(i) },
+            3 => Action::RemoveServer { id: id(i) },
+            _ => Action::RemoveFailedServer { id: id(i) },
+        }
+    })
+}
+
+proptest! {
+    #[test]
+    fn batch_application_matches_one_by_one(
+        case in arb_prune_case(),
+        actions in prop::collection::vec(arb_action(), 0..40),
+    ) {
+        let mut one_by_one = case.raft.clone();
+        for action in &actions {
+            autopilot::core::apply_action(&mut one_by_one, action);
+        }
+        let mut batch = case.raft.clone();
+        autopilot::core::apply_actions(&mut batch, &actions);
+        prop_assert_eq!(batch, one_by_one);
+    }
+}

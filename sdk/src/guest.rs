@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::bindings::autopilot::promoter::types as wit;
 use crate::policy::{Policy, decide};
 use crate::types::{
-    Changes, Config, FailedServers, Health, NodeStatus, PolicyError, RaftState, Server,
-    ServerState, State, Stats, Timestamp,
+    Config, FailedServers, Health, NodeStatus, PolicyError, RaftState, Server, ServerState, State,
+    Stats, Timestamp,
 };
 
 /// The `metadata` export.
@@ -19,12 +19,29 @@ pub fn metadata<P: Policy + Default>() -> wit::PolicyInfo {
     }
 }
 
+/// Index of each server id in the state's order (the order the host sent). A
+/// `BTreeMap`, not a `HashMap`: hashing's random seed would import `wasi:random`,
+/// which the sandbox refuses.
+fn positions(ids: &[String]) -> std::collections::BTreeMap<&str, u32> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect()
+}
+
+/// The position of `id`, or `u32::MAX` for an id not in the list: the host rejects it
+/// as a server not in the state (validation is the host's job, not the SDK's).
+fn position(positions: &std::collections::BTreeMap<&str, u32>, id: &str) -> u32 {
+    positions.get(id).copied().unwrap_or(u32::MAX)
+}
+
 /// The `decide` export.
 pub fn run_decide<P: Policy + Default>(
     config: wit::Config,
     state: wit::State,
     judge_node_types: Vec<String>,
 ) -> Result<wit::Decisions, wit::PolicyError> {
+    let ids: Vec<String> = state.servers.iter().map(|s| s.server.id.clone()).collect();
     let decisions = decide(
         &P::default(),
         &config_from(config),
@@ -32,12 +49,46 @@ pub fn run_decide<P: Policy + Default>(
         &judge_node_types,
     )
     .map_err(error_to)?;
+    let at = positions(&ids);
+    let mut names: Vec<String> = Vec::new();
+    let mut node_types = Vec::with_capacity(decisions.node_types.len());
+    for (id, node_type) in &decisions.node_types {
+        let name = match names.iter().position(|n| n == node_type) {
+            Some(i) => i,
+            None => {
+                names.push(node_type.clone());
+                names.len() - 1
+            }
+        };
+        node_types.push((position(&at, id), u32::try_from(name).unwrap_or(u32::MAX)));
+    }
+    let changes = decisions.changes;
     Ok(wit::Decisions {
-        server_ext: decisions.server_ext.into_iter().collect(),
+        server_ext: decisions
+            .server_ext
+            .into_iter()
+            .map(|(id, ext)| (position(&at, &id), ext))
+            .collect(),
         state_ext: decisions.state_ext,
-        node_types: decisions.node_types.into_iter().collect(),
-        potential_voter_types: decisions.potential_voter_types,
-        changes: changes_to(decisions.changes),
+        node_type_names: names,
+        node_types,
+        potential_voters: judge_node_types
+            .iter()
+            .map(|t| decisions.potential_voter_types.contains(t))
+            .collect(),
+        changes: wit::Changes {
+            promotions: changes
+                .promotions
+                .iter()
+                .map(|id| position(&at, id))
+                .collect(),
+            demotions: changes
+                .demotions
+                .iter()
+                .map(|id| position(&at, id))
+                .collect(),
+            leader: changes.leader.as_deref().map(|id| position(&at, id)),
+        },
     })
 }
 
@@ -46,8 +97,8 @@ pub fn run_filter_removals<P: Policy + Default>(
     config: wit::Config,
     state: wit::State,
     failed: wit::FailedServers,
-) -> Result<wit::FailedServers, wit::PolicyError> {
-    let failed = FailedServers {
+) -> Result<wit::Removals, wit::PolicyError> {
+    let offered = FailedServers {
         stale_non_voters: failed.stale_non_voters,
         stale_voters: failed.stale_voters,
         failed_non_voters: failed
@@ -58,13 +109,21 @@ pub fn run_filter_removals<P: Policy + Default>(
         failed_voters: failed.failed_voters.into_iter().map(server_from).collect(),
     };
     let kept = P::default()
-        .filter_failed_server_removals(&config_from(config), &state_from(state), failed)
+        .filter_failed_server_removals(&config_from(config), &state_from(state), offered.clone())
         .map_err(error_to)?;
-    Ok(wit::FailedServers {
-        stale_non_voters: kept.stale_non_voters,
-        stale_voters: kept.stale_voters,
-        failed_non_voters: kept.failed_non_voters.into_iter().map(server_to).collect(),
-        failed_voters: kept.failed_voters.into_iter().map(server_to).collect(),
+    let indices = |offered: &[String], kept: &[String]| -> Vec<u32> {
+        let at = positions(offered);
+        kept.iter().map(|id| position(&at, id)).collect()
+    };
+    let ids = |servers: &[Server]| servers.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    Ok(wit::Removals {
+        stale_non_voters: indices(&offered.stale_non_voters, &kept.stale_non_voters),
+        stale_voters: indices(&offered.stale_voters, &kept.stale_voters),
+        failed_non_voters: indices(
+            &ids(&offered.failed_non_voters),
+            &ids(&kept.failed_non_voters),
+        ),
+        failed_voters: indices(&ids(&offered.failed_voters), &ids(&kept.failed_voters)),
     })
 }
 
@@ -96,26 +155,6 @@ fn server_from(s: wit::Server) -> Server {
             wit::NodeStatus::Alive => NodeStatus::Alive,
             wit::NodeStatus::Failed => NodeStatus::Failed,
             wit::NodeStatus::Left => NodeStatus::Left,
-        },
-        version: s.version,
-        meta: s.meta.map(|m| m.into_iter().collect()),
-        raft_version: s.raft_version,
-        is_leader: s.is_leader,
-        node_type: s.node_type,
-        ext: s.ext,
-    }
-}
-
-fn server_to(s: Server) -> wit::Server {
-    wit::Server {
-        id: s.id,
-        name: s.name,
-        address: s.address,
-        node_status: match s.node_status {
-            NodeStatus::Unknown => wit::NodeStatus::Unknown,
-            NodeStatus::Alive => wit::NodeStatus::Alive,
-            NodeStatus::Failed => wit::NodeStatus::Failed,
-            NodeStatus::Left => wit::NodeStatus::Left,
         },
         version: s.version,
         meta: s.meta.map(|m| m.into_iter().collect()),
@@ -162,14 +201,6 @@ fn state_from(s: wit::State) -> State {
         now: time_from(s.now),
         first_state_time: time_from(s.first_state_time),
         effective_stabilization: Duration::from_nanos(s.effective_stabilization_ns),
-    }
-}
-
-fn changes_to(c: Changes) -> wit::Changes {
-    wit::Changes {
-        promotions: c.promotions,
-        demotions: c.demotions,
-        leader: c.leader,
     }
 }
 

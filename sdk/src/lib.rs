@@ -8,6 +8,11 @@
 //! the autopilot host loads into a sandbox: no clock, filesystem, network or
 //! environment; the time to judge stability by comes inside the [`State`].
 //!
+//! Because the sandbox grants no randomness or clock, a policy must not use what needs
+//! them: `std::collections::HashMap` with its default hasher (use `BTreeMap`),
+//! `std::time`, or files; the host refuses a component that imports them, naming the
+//! import.
+//!
 //! ```
 //! use autopilot_sdk::{Changes, Config, Metadata, Policy, PolicyError, State, is_stable};
 //!
@@ -109,7 +114,7 @@ macro_rules! export_promoter {
                     state: $crate::bindings::autopilot::promoter::types::State,
                     failed: $crate::bindings::autopilot::promoter::types::FailedServers,
                 ) -> ::std::result::Result<
-                    $crate::bindings::autopilot::promoter::types::FailedServers,
+                    $crate::bindings::autopilot::promoter::types::Removals,
                     $crate::bindings::autopilot::promoter::types::PolicyError,
                 > {
                     $crate::guest::run_filter_removals::<$policy>(config, state, failed)

@@ -169,7 +169,14 @@ fn main() {
         (1_000, "2.1 ms"),
         (10_000, "29 ms"),
     ];
+    // BENCH_SIZES=5,100 limits the sizes (for profiling).
+    let sizes: Option<Vec<usize>> = std::env::var("BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     for (n, go_figure) in go {
+        if sizes.as_ref().is_some_and(|s| !s.contains(&n)) {
+            continue;
+        }
         let inputs = scenario(n);
         let (state, changes) = compute_state_and_changes(&inputs, &StablePromoter);
         assert_eq!(

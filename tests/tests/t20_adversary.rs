@@ -70,7 +70,7 @@ fn each_misbehaviour_has_its_own_error_and_the_next_round_succeeds() {
         (
             "unknown-id",
             "invalid-output",
-            "unknown server \"no-such-server\"",
+            "promotions names a server not in the state",
         ),
         ("duplicate-id", "invalid-output", "twice"),
         (
@@ -82,7 +82,7 @@ fn each_misbehaviour_has_its_own_error_and_the_next_round_succeeds() {
         (
             "ghost-node-type",
             "invalid-output",
-            "unknown server \"ghost\"",
+            "node types names a server not in the state",
         ),
         ("bad-json", "invalid-output", "not valid JSON"),
         (

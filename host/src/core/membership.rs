@@ -97,6 +97,70 @@ pub fn plan_remove_server(raft_config: &RaftConfiguration, id: &ServerId) -> Opt
         .map(|s| Action::RemoveServer { id: s.id.clone() })
 }
 
+/// Applies actions in order, as [`apply_action`] would one by one, in linear time.
+pub fn apply_actions(raft_config: &mut RaftConfiguration, actions: &[Action]) {
+    use std::collections::HashMap;
+    if actions.len() < 8 {
+        for action in actions {
+            apply_action(raft_config, action);
+        }
+        return;
+    }
+    let mut index: HashMap<ServerId, usize> = raft_config
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
+    let mut removed = vec![false; raft_config.servers.len()];
+    for action in actions {
+        match action {
+            Action::AddVoter { id, address } | Action::AddNonvoter { id, address } => {
+                match index.get(id) {
+                    Some(&i) => {
+                        let server = &mut raft_config.servers[i];
+                        if matches!(action, Action::AddVoter { .. }) {
+                            server.suffrage = Suffrage::Voter;
+                        }
+                        address.clone_into(&mut server.address);
+                    }
+                    None => {
+                        let suffrage = if matches!(action, Action::AddVoter { .. }) {
+                            Suffrage::Voter
+                        } else {
+                            Suffrage::Nonvoter
+                        };
+                        index.insert(id.clone(), raft_config.servers.len());
+                        removed.push(false);
+                        raft_config.servers.push(super::server::RaftServer {
+                            suffrage,
+                            id: id.clone(),
+                            address: address.clone(),
+                        });
+                    }
+                }
+            }
+            Action::DemoteVoter { id } => {
+                if let Some(&i) = index.get(id) {
+                    raft_config.servers[i].suffrage = Suffrage::Nonvoter;
+                }
+            }
+            Action::RemoveServer { id } => {
+                if let Some(i) = index.remove(id) {
+                    removed[i] = true;
+                }
+            }
+            Action::LeadershipTransfer { .. } | Action::RemoveFailedServer { .. } => {}
+        }
+    }
+    let mut position = 0;
+    raft_config.servers.retain(|_| {
+        let keep = !removed[position];
+        position += 1;
+        keep
+    });
+}
+
 /// Applies an action to a Raft configuration as Raft would if it succeeded (used to
 /// plan what follows it, and by the simulated cluster).
 pub fn apply_action(raft_config: &mut RaftConfiguration, action: &Action) {

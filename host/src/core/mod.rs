@@ -22,7 +22,9 @@ pub use changes::{FailedServers, RaftChanges};
 pub use compute::{StateInputs, compute_state, compute_state_and_changes, is_healthy, leader_id};
 pub use config::Config;
 pub use ids::{NodeStatus, NodeType, RaftState, ServerId, Suffrage};
-pub use membership::{AddServerError, apply_action, plan_add_server, plan_remove_server};
+pub use membership::{
+    AddServerError, apply_action, apply_actions, plan_add_server, plan_remove_server,
+};
 pub use promoter::{Promoter, StablePromoter};
 pub use prune::{PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune};
 pub use reconcile::{ReconcileError, plan_reconcile};

@@ -112,10 +112,13 @@ pub fn stable_node_types(state: &State) -> BTreeMap<ServerId, NodeType> {
 /// The stable policy's changes: promote every stable non-voter (staging servers are
 /// left alone), in id order.
 pub fn stable_changes(config: &Config, state: &State) -> RaftChanges {
+    let min_stable = state.effective_stabilization(config);
     let promotions = state
         .servers
         .iter()
-        .filter(|(id, s)| s.state == RaftState::NonVoter && state.is_stable(id, config))
+        .filter(|(_, s)| {
+            s.state == RaftState::NonVoter && s.health.is_stable(state.now, min_stable)
+        })
         .map(|(id, _)| id.clone())
         .collect();
     RaftChanges {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::core::{
-    Action, Promoter, State, StateInputs, apply_action, compute_state_and_changes, plan_prune,
+    Action, Promoter, State, StateInputs, apply_actions, compute_state_and_changes, plan_prune,
     plan_reconcile,
 };
 
@@ -35,9 +35,7 @@ pub fn plan_round(inputs: &StateInputs, promoter: &dyn Promoter) -> Plan {
     }
 
     let mut raft_config = inputs.raft_config.clone();
-    for action in &actions {
-        apply_action(&mut raft_config, action);
-    }
+    apply_actions(&mut raft_config, &actions);
     let prune = plan_prune(
         &inputs.config,
         &raft_config,

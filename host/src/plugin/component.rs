@@ -267,9 +267,15 @@ impl Promoter for ComponentPromoter {
                 if let Some(ext) = decisions.state_ext {
                     state.ext = ext;
                 }
-                for (id, node_type) in decisions.node_types {
-                    if let Some(s) = state.servers.get_mut(&id) {
-                        s.server.node_type = node_type;
+                if !decisions.node_types.is_empty() {
+                    let mut servers: Vec<&mut crate::core::ServerState> =
+                        state.servers.values_mut().collect();
+                    for (index, node_type) in decisions.node_types {
+                        if let Some(s) = servers.get_mut(index as usize)
+                            && s.server.node_type != node_type
+                        {
+                            s.server.node_type = node_type;
+                        }
                     }
                 }
                 let mut memo = self.memo();

@@ -1,6 +1,6 @@
 //! Checking what a policy returns before anything can reach Raft.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -15,8 +15,8 @@ pub struct Decisions {
     pub server_ext: BTreeMap<ServerId, Value>,
     /// Extension data for the state.
     pub state_ext: Option<Value>,
-    /// Node type per server.
-    pub node_types: BTreeMap<ServerId, NodeType>,
+    /// Node types to assign: (index of the server in the state, by id order; type).
+    pub node_types: Vec<(u32, NodeType)>,
     /// Verdicts for the node types asked about.
     pub potential_voters: BTreeMap<NodeType, bool>,
     /// The changes.
@@ -27,24 +27,43 @@ fn invalid(message: String) -> PluginError {
     PluginError::InvalidOutput(message)
 }
 
-fn known_id(state: &State, id: String, what: &str) -> Result<ServerId, PluginError> {
-    let id = ServerId(id);
-    if state.servers.contains_key(&id) {
-        Ok(id)
-    } else {
-        Err(invalid(format!("{what} names unknown server \"{id}\"")))
-    }
+/// The state's servers in the order the policy saw them (by id), for its indices.
+fn order(state: &State) -> Vec<&ServerId> {
+    state.servers.keys().collect()
 }
 
-fn unique_ids(state: &State, ids: Vec<String>, what: &str) -> Result<Vec<ServerId>, PluginError> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let id = known_id(state, id, what)?;
-        if !seen.insert(id.clone()) {
+fn server_at<'a>(
+    ids: &[&'a ServerId],
+    index: u32,
+    what: &str,
+) -> Result<&'a ServerId, PluginError> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| ids.get(i))
+        .copied()
+        .ok_or_else(|| {
+            invalid(format!(
+                "{what} names a server not in the state (index {index}, {} servers)",
+                ids.len()
+            ))
+        })
+}
+
+fn unique_servers(
+    ids: &[&ServerId],
+    indices: &[u32],
+    what: &str,
+) -> Result<Vec<ServerId>, PluginError> {
+    let mut seen = vec![false; ids.len()];
+    let mut out = Vec::with_capacity(indices.len());
+    for &index in indices {
+        let id = server_at(ids, index, what)?;
+        let slot = &mut seen[index as usize];
+        if *slot {
             return Err(invalid(format!("{what} lists server \"{id}\" twice")));
         }
-        out.push(id);
+        *slot = true;
+        out.push(id.clone());
     }
     Ok(out)
 }
@@ -69,11 +88,12 @@ pub fn decisions(
             limit: ext_limit,
         });
     }
+    let ids = order(state);
 
     let mut server_ext = BTreeMap::new();
-    for (id, text) in raw.server_ext {
-        let id = known_id(state, id, "server extension")?;
-        let value = parse_ext(&text, &format!("extension data for \"{id}\""))?;
+    for (index, text) in &raw.server_ext {
+        let id = server_at(&ids, *index, "server extension")?;
+        let value = parse_ext(text, &format!("extension data for \"{id}\""))?;
         if server_ext.insert(id.clone(), value).is_some() {
             return Err(invalid(format!(
                 "server extension lists server \"{id}\" twice"
@@ -86,31 +106,36 @@ pub fn decisions(
         .map(|t| parse_ext(t, "state extension data"))
         .transpose()?;
 
-    let mut node_types = BTreeMap::new();
-    for (id, node_type) in raw.node_types {
-        let id = known_id(state, id, "node types")?;
-        if node_types.insert(id.clone(), NodeType(node_type)).is_some() {
+    let names: Vec<NodeType> = raw.node_type_names.into_iter().map(NodeType).collect();
+    let mut assigned = vec![false; ids.len()];
+    let mut node_types = Vec::with_capacity(raw.node_types.len());
+    for (index, name) in raw.node_types {
+        let id = server_at(&ids, index, "node types")?;
+        let node_type = usize::try_from(name)
+            .ok()
+            .and_then(|n| names.get(n))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "node type index {name} for \"{id}\" is not in node-type-names"
+                ))
+            })?;
+        if std::mem::replace(&mut assigned[index as usize], true) {
             return Err(invalid(format!("node types list server \"{id}\" twice")));
         }
+        node_types.push((index, node_type.clone()));
     }
 
-    let asked: BTreeSet<&str> = judged.iter().map(NodeType::as_str).collect();
-    let mut potential = BTreeSet::new();
-    for node_type in raw.potential_voter_types {
-        if !asked.contains(node_type.as_str()) {
-            return Err(invalid(format!(
-                "potential-voter verdict for node type {node_type:?}, which was not asked about"
-            )));
-        }
-        potential.insert(node_type);
+    if raw.potential_voters.len() != judged.len() {
+        return Err(invalid(format!(
+            "{} potential-voter verdicts for {} node types asked about",
+            raw.potential_voters.len(),
+            judged.len()
+        )));
     }
-    let potential_voters = judged
-        .iter()
-        .map(|t| (t.clone(), potential.contains(t.as_str())))
-        .collect();
+    let potential_voters = judged.iter().cloned().zip(raw.potential_voters).collect();
 
-    let promotions = unique_ids(state, raw.changes.promotions, "promotions")?;
-    let demotions = unique_ids(state, raw.changes.demotions, "demotions")?;
+    let promotions = unique_servers(&ids, &raw.changes.promotions, "promotions")?;
+    let demotions = unique_servers(&ids, &raw.changes.demotions, "demotions")?;
     if let Some(both) = promotions.iter().find(|p| demotions.contains(p)) {
         return Err(invalid(format!(
             "server \"{both}\" is both promoted and demoted"
@@ -118,18 +143,18 @@ pub fn decisions(
     }
     let leader = match raw.changes.leader {
         None => None,
-        Some(id) => {
-            let id = known_id(state, id, "the leader choice")?;
+        Some(index) => {
+            let id = server_at(&ids, index, "the leader choice")?;
             let healthy_voter = state
                 .servers
-                .get(&id)
+                .get(id)
                 .is_some_and(|s| s.has_voting_rights() && s.health.healthy);
             if !healthy_voter {
                 return Err(invalid(format!(
                     "the chosen leader \"{id}\" is not a healthy voter"
                 )));
             }
-            Some(id)
+            Some(id.clone())
         }
     };
 
@@ -146,60 +171,38 @@ pub fn decisions(
     })
 }
 
-/// Validates a `filter-removals` result: every category a subset of what was offered,
-/// no duplicates. Failed servers keep the host's records (a policy cannot edit them).
-pub fn filtered(
-    offered: &FailedServers,
-    raw: wit::FailedServers,
-) -> Result<FailedServers, PluginError> {
-    fn subset(
-        offered: &[ServerId],
-        returned: Vec<String>,
-        what: &str,
-    ) -> Result<Vec<ServerId>, PluginError> {
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        for id in returned {
-            let id = ServerId(id);
-            if !offered.contains(&id) {
-                return Err(invalid(format!(
-                    "{what} names \"{id}\", which was not offered for removal"
-                )));
+/// Validates a `filter-removals` result: indices into each offered category, no
+/// duplicates. The kept entries are the host's own records.
+pub fn filtered(offered: &FailedServers, raw: wit::Removals) -> Result<FailedServers, PluginError> {
+    fn pick<T: Clone>(offered: &[T], indices: &[u32], what: &str) -> Result<Vec<T>, PluginError> {
+        let mut seen = vec![false; offered.len()];
+        let mut out = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let i = usize::try_from(index).ok().filter(|i| *i < offered.len()).ok_or_else(|| {
+                invalid(format!(
+                    "{what} names a server that was not offered for removal (index {index}, {} offered)",
+                    offered.len()
+                ))
+            })?;
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(invalid(format!("{what} lists entry {index} twice")));
             }
-            if !seen.insert(id.clone()) {
-                return Err(invalid(format!("{what} lists \"{id}\" twice")));
-            }
-            out.push(id);
+            out.push(offered[i].clone());
         }
         Ok(out)
     }
-    let ids =
-        |servers: &[crate::core::Server]| servers.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
-    let records = |servers: &[crate::core::Server], kept: Vec<ServerId>| {
-        kept.iter()
-            .filter_map(|id| servers.iter().find(|s| &s.id == id).cloned())
-            .collect()
-    };
-    let stale_non_voters = subset(
-        &offered.stale_non_voters,
-        raw.stale_non_voters,
-        "stale non-voters",
-    )?;
-    let stale_voters = subset(&offered.stale_voters, raw.stale_voters, "stale voters")?;
-    let failed_non_voters = subset(
-        &ids(&offered.failed_non_voters),
-        raw.failed_non_voters.into_iter().map(|s| s.id).collect(),
-        "failed non-voters",
-    )?;
-    let failed_voters = subset(
-        &ids(&offered.failed_voters),
-        raw.failed_voters.into_iter().map(|s| s.id).collect(),
-        "failed voters",
-    )?;
     Ok(FailedServers {
-        stale_non_voters,
-        stale_voters,
-        failed_non_voters: records(&offered.failed_non_voters, failed_non_voters),
-        failed_voters: records(&offered.failed_voters, failed_voters),
+        stale_non_voters: pick(
+            &offered.stale_non_voters,
+            &raw.stale_non_voters,
+            "stale non-voters",
+        )?,
+        stale_voters: pick(&offered.stale_voters, &raw.stale_voters, "stale voters")?,
+        failed_non_voters: pick(
+            &offered.failed_non_voters,
+            &raw.failed_non_voters,
+            "failed non-voters",
+        )?,
+        failed_voters: pick(&offered.failed_voters, &raw.failed_voters, "failed voters")?,
     })
 }
