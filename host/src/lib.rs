@@ -36,3 +36,4 @@
 pub mod core;
 pub mod plan;
 pub mod plugin;
+pub mod runtime;

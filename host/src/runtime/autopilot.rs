@@ -1,0 +1,358 @@
+//! The `Autopilot` handle: construction, lifecycle, snapshots and the membership
+//! helpers. The loops themselves live in `loops.rs`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use super::clock::Clock;
+use super::traits::{Application, Raft, RaftError};
+use crate::core::{
+    AddServerError, Promoter, Server, ServerHealth, ServerId, StablePromoter, State, Timestamp,
+    plan_add_server, plan_remove_server,
+};
+
+/// Default time between state updates.
+pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::from_secs(2);
+/// Default time between reconcile rounds when nothing else triggers one.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether autopilot's loops are running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not started, or stopped.
+    NotRunning,
+    /// The loops are running.
+    Running,
+    /// Stop was requested; the loops are finishing.
+    ShuttingDown,
+}
+
+/// Why a membership helper failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    /// Raft refused or failed.
+    #[error(transparent)]
+    Raft(#[from] RaftError),
+    /// Adding the server would remove too many voters.
+    #[error(transparent)]
+    Unsafe(#[from] AddServerError),
+}
+
+/// Counters of what the loops did and how often each step failed. Errors are logged
+/// (tracing) and counted; none stops the loops.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// States computed.
+    pub state_updates: AtomicU64,
+    /// State updates that failed.
+    pub state_update_errors: AtomicU64,
+    /// Reconcile rounds run.
+    pub reconcile_rounds: AtomicU64,
+    /// Reconcile rounds that reported an error.
+    pub reconcile_errors: AtomicU64,
+    /// Pruning passes that reported an error.
+    pub prune_errors: AtomicU64,
+    /// Actions executed successfully.
+    pub actions: AtomicU64,
+}
+
+/// Builds an [`Autopilot`].
+pub struct AutopilotBuilder<R, A> {
+    raft: R,
+    app: A,
+    update_interval: Duration,
+    reconcile_interval: Duration,
+    promoter: Arc<dyn Promoter>,
+    reconciliation: bool,
+    event_driven: bool,
+    clock: Option<Clock>,
+}
+
+impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
+    /// How often the state is recomputed (default 2 s).
+    pub fn update_interval(mut self, interval: Duration) -> Self {
+        self.update_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often a reconcile round runs at the latest (default 10 s).
+    pub fn reconcile_interval(mut self, interval: Duration) -> Self {
+        self.reconcile_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The placement policy (default: the built-in stable policy).
+    pub fn promoter(mut self, promoter: Arc<dyn Promoter>) -> Self {
+        self.promoter = promoter;
+        self
+    }
+
+    /// Whether reconciliation (and pruning) starts enabled (default: disabled, as in
+    /// the reference; call [`Autopilot::enable_reconciliation`]).
+    pub fn reconciliation_enabled(mut self, enabled: bool) -> Self {
+        self.reconciliation = enabled;
+        self
+    }
+
+    /// Whether rounds also run on events (a stabilization window elapsing, a health or
+    /// membership change, a config or policy change) and not only on the ticker
+    /// (default: on).
+    pub fn event_driven(mut self, enabled: bool) -> Self {
+        self.event_driven = enabled;
+        self
+    }
+
+    /// The clock mapping (default: anchored at the current wall time).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The autopilot, not running yet.
+    pub fn build(self) -> Autopilot<R, A> {
+        let (state, _) = watch::channel(Arc::new(State::default()));
+        Autopilot {
+            inner: Arc::new(Inner {
+                raft: self.raft,
+                app: self.app,
+                update_interval: self.update_interval,
+                reconcile_interval: self.reconcile_interval,
+                event_driven: self.event_driven,
+                clock: self.clock.unwrap_or_default(),
+                promoter: RwLock::new(self.promoter),
+                reconciliation: AtomicBool::new(self.reconciliation),
+                state,
+                first_state_time: Mutex::new(None),
+                exec: Mutex::new(Execution {
+                    status: Status::NotRunning,
+                    shutdown: None,
+                    done: None,
+                }),
+                start_lock: tokio::sync::Mutex::new(()),
+                prune_trigger: Notify::new(),
+                reconcile_trigger: Notify::new(),
+                counters: Counters::default(),
+            }),
+        }
+    }
+}
+
+pub(crate) struct Execution {
+    pub(crate) status: Status,
+    pub(crate) shutdown: Option<watch::Sender<bool>>,
+    pub(crate) done: Option<watch::Receiver<bool>>,
+}
+
+pub(crate) struct Inner<R, A> {
+    pub(crate) raft: R,
+    pub(crate) app: A,
+    pub(crate) update_interval: Duration,
+    pub(crate) reconcile_interval: Duration,
+    pub(crate) event_driven: bool,
+    pub(crate) clock: Clock,
+    pub(crate) promoter: RwLock<Arc<dyn Promoter>>,
+    pub(crate) reconciliation: AtomicBool,
+    pub(crate) state: watch::Sender<Arc<State>>,
+    pub(crate) first_state_time: Mutex<Option<Timestamp>>,
+    pub(crate) exec: Mutex<Execution>,
+    pub(crate) start_lock: tokio::sync::Mutex<()>,
+    pub(crate) prune_trigger: Notify,
+    pub(crate) reconcile_trigger: Notify,
+    pub(crate) counters: Counters,
+}
+
+impl<R, A> Inner<R, A> {
+    pub(crate) fn exec(&self) -> std::sync::MutexGuard<'_, Execution> {
+        self.exec.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn promoter(&self) -> Arc<dyn Promoter> {
+        self.promoter
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Autopilot for one Raft node: run it on the leader (start on gaining leadership,
+/// stop on losing it). Cheap to clone; clones share everything.
+pub struct Autopilot<R, A> {
+    pub(crate) inner: Arc<Inner<R, A>>,
+}
+
+impl<R, A> Clone for Autopilot<R, A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<R: Raft, A: Application> Autopilot<R, A> {
+    /// Starts building an autopilot for this Raft node and application.
+    pub fn builder(raft: R, app: A) -> AutopilotBuilder<R, A> {
+        AutopilotBuilder {
+            raft,
+            app,
+            update_interval: DEFAULT_UPDATE_INTERVAL,
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            promoter: Arc::new(StablePromoter),
+            reconciliation: false,
+            event_driven: true,
+            clock: None,
+        }
+    }
+
+    /// The Raft node.
+    pub fn raft(&self) -> &R {
+        &self.inner.raft
+    }
+
+    /// The application.
+    pub fn application(&self) -> &A {
+        &self.inner.app
+    }
+
+    /// Starts the loops: computes a first state at once, then updates and reconciles
+    /// on schedule. A no-op while running; waits for a previous run that is still
+    /// shutting down. Must be called within a tokio runtime.
+    pub async fn start(&self) {
+        let _serial = self.inner.start_lock.lock().await;
+        let (status, done) = {
+            let exec = self.inner.exec();
+            (exec.status, exec.done.clone())
+        };
+        match status {
+            Status::Running => return,
+            Status::ShuttingDown => {
+                if let Some(mut done) = done {
+                    let _ = done.wait_for(|finished| *finished).await;
+                }
+            }
+            Status::NotRunning => {}
+        }
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        {
+            let mut exec = self.inner.exec();
+            exec.status = Status::Running;
+            exec.shutdown = Some(shutdown_tx);
+            exec.done = Some(done_rx);
+        }
+        super::loops::update_state(&self.inner).await;
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(super::loops::run(inner, shutdown_rx, done_tx));
+    }
+
+    /// Asks the loops to stop. The returned future completes once they have exited and
+    /// the state has been reset; dropping it does not cancel the stop.
+    pub fn stop(&self) -> impl Future<Output = ()> + Send + 'static {
+        let done = {
+            let mut exec = self.inner.exec();
+            if exec.status == Status::Running {
+                if let Some(shutdown) = exec.shutdown.take() {
+                    let _ = shutdown.send(true);
+                }
+                exec.status = Status::ShuttingDown;
+            }
+            exec.done.clone()
+        };
+        async move {
+            if let Some(mut done) = done {
+                let _ = done.wait_for(|finished| *finished).await;
+            }
+        }
+    }
+
+    /// Whether the loops run.
+    pub fn status(&self) -> Status {
+        self.inner.exec().status
+    }
+
+    /// The latest state (empty when not running). Cheap: a shared snapshot.
+    pub fn state(&self) -> Arc<State> {
+        self.inner.state.borrow().clone()
+    }
+
+    /// A receiver that sees every new state.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<State>> {
+        self.inner.state.subscribe()
+    }
+
+    /// One server's health in the latest state.
+    pub fn server_health(&self, id: &ServerId) -> Option<ServerHealth> {
+        self.inner.state.borrow().servers.get(id).map(|s| s.health)
+    }
+
+    /// Enables reconciliation and pruning.
+    pub fn enable_reconciliation(&self) {
+        self.inner.reconciliation.store(true, Ordering::SeqCst);
+        self.inner.reconcile_trigger.notify_one();
+    }
+
+    /// Disables reconciliation and pruning (state updates go on).
+    pub fn disable_reconciliation(&self) {
+        self.inner.reconciliation.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether reconciliation is enabled.
+    pub fn reconciliation_enabled(&self) -> bool {
+        self.inner.reconciliation.load(Ordering::SeqCst)
+    }
+
+    /// Asks for a pruning pass soon (requests made before it runs are coalesced).
+    pub fn remove_dead_servers(&self) {
+        self.inner.prune_trigger.notify_one();
+    }
+
+    /// The counters of the loops' work and errors.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Replaces the placement policy; the next round uses it (a round in flight
+    /// finishes with the policy it started with).
+    pub fn set_promoter(&self, promoter: Arc<dyn Promoter>) {
+        *self
+            .inner
+            .promoter
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = promoter;
+        self.inner.reconcile_trigger.notify_one();
+    }
+
+    /// Adds a server to Raft as a non-voter (or re-adds a voter at a new address),
+    /// first removing servers holding its address; then asks for pruning.
+    pub async fn add_server(&self, server: &Server) -> Result<(), MembershipError> {
+        let config = self.inner.raft.configuration().await?;
+        let actions = plan_add_server(&config, &server.id, &server.address)?;
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let known = BTreeMap::new();
+        for action in &actions {
+            super::execute::execute(&self.inner, action, &known).await?;
+        }
+        self.remove_dead_servers();
+        Ok(())
+    }
+
+    /// Removes a server from Raft if the configuration has it.
+    pub async fn remove_server(&self, id: &ServerId) -> Result<(), RaftError> {
+        let config = self.inner.raft.configuration().await?;
+        if let Some(action) = plan_remove_server(&config, id) {
+            super::execute::execute(&self.inner, &action, &BTreeMap::new()).await?;
+        }
+        Ok(())
+    }
+
+    /// The number of voters in a fresh Raft configuration (staging excluded).
+    pub async fn num_voters(&self) -> Result<usize, RaftError> {
+        Ok(self.inner.raft.configuration().await?.num_voters())
+    }
+}

@@ -1,0 +1,350 @@
+//! The loops: state updates on a ticker; reconcile rounds on a ticker and, when event
+//! driven, on stabilization deadlines and changes; pruning after each round and on
+//! demand. Every step's error is logged and counted, never fatal.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
+
+use super::autopilot::{Inner, Status};
+use super::execute::execute;
+use super::traits::{Application, Raft};
+use crate::core::{
+    NodeStatus, RaftState, Server, ServerId, State, StateInputs, compute_state, leader_id,
+    plan_prune, plan_reconcile,
+};
+
+/// Runs the loops until `shutdown`, then resets the state and signals `done`.
+pub(crate) async fn run<R: Raft, A: Application>(
+    inner: Arc<Inner<R, A>>,
+    shutdown: watch::Receiver<bool>,
+    done: watch::Sender<bool>,
+) {
+    tracing::debug!("autopilot running");
+    let updater = tokio::spawn(update_loop(Arc::clone(&inner), shutdown.clone()));
+    reconcile_loop(&inner, shutdown).await;
+    let _ = updater.await;
+
+    inner.state.send_replace(Arc::new(State::default()));
+    *inner
+        .first_state_time
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    {
+        let mut exec = inner.exec();
+        exec.status = Status::NotRunning;
+        exec.shutdown = None;
+    }
+    let _ = done.send(true);
+    tracing::debug!("autopilot stopped");
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+async fn update_loop<R: Raft, A: Application>(
+    inner: Arc<Inner<R, A>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = interval_at(
+        Instant::now() + inner.update_interval,
+        inner.update_interval,
+    );
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopped(&mut shutdown) => return,
+            _ = ticker.tick() => {
+                tokio::select! {
+                    () = stopped(&mut shutdown) => return,
+                    () = update_state(&inner) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Computes and publishes a new state; notifies the application; when event driven,
+/// asks for a round if health, membership or roles changed.
+pub(crate) async fn update_state<R: Raft, A: Application>(inner: &Inner<R, A>) {
+    match next_state(inner).await {
+        Ok(state) => {
+            inner.counters.state_updates.fetch_add(1, Ordering::Relaxed);
+            inner.app.notify_state(&state);
+            let previous = inner.state.send_replace(Arc::new(state));
+            if inner.event_driven && changed(&previous, &inner.state.borrow()) {
+                inner.reconcile_trigger.notify_one();
+            }
+        }
+        Err(error) => {
+            inner
+                .counters
+                .state_update_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "cannot compute the autopilot state");
+        }
+    }
+}
+
+/// A difference that may call for a round: servers, roles or health.
+fn changed(before: &State, after: &State) -> bool {
+    before.leader != after.leader
+        || before.servers.len() != after.servers.len()
+        || before
+            .servers
+            .iter()
+            .zip(&after.servers)
+            .any(|((a, x), (b, y))| {
+                a != b || x.state != y.state || x.health.healthy != y.health.healthy
+            })
+}
+
+async fn next_state<R: Raft, A: Application>(inner: &Inner<R, A>) -> Result<State, String> {
+    let now = inner.clock.now();
+    let first_state_time = *inner
+        .first_state_time
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert(now);
+    let config = inner
+        .app
+        .autopilot_config()
+        .await
+        .ok_or("the application gave no autopilot configuration")?;
+    let raft_config = inner
+        .raft
+        .configuration()
+        .await
+        .map_err(|e| format!("cannot read the Raft configuration: {e}"))?;
+    let known_servers = inner.app.known_servers().await;
+    let leader_address = inner.raft.leader_address().await;
+    let leader = leader_id(&known_servers, &raft_config, leader_address.as_deref());
+    let latest_index = inner.raft.last_index().await;
+    let is_leader = inner.raft.is_leader().await;
+    let last_term = inner
+        .raft
+        .last_term()
+        .await
+        .map_err(|e| format!("cannot read the last Raft term: {e}"))?;
+    let alive: BTreeMap<ServerId, Server> = known_servers
+        .iter()
+        .filter(|(_, s)| s.node_status != NodeStatus::Left)
+        .map(|(id, s)| (id.clone(), s.clone()))
+        .collect();
+    // Stats get at most half the update interval: a slow application cannot stall
+    // the loop, its servers just show no fresh stats this time.
+    let budget = inner.update_interval / 2;
+    let fetched_stats = tokio::time::timeout(budget, inner.app.fetch_server_stats(&alive, budget))
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!(?budget, "fetching server stats timed out");
+            BTreeMap::new()
+        });
+    let previous = inner.state.borrow().clone();
+    let inputs = StateInputs {
+        now,
+        first_state_time,
+        config,
+        raft_config,
+        known_servers,
+        latest_index,
+        last_term,
+        is_leader,
+        fetched_stats,
+        leader_id: leader,
+        current_state: Some((*previous).clone()),
+    };
+    let promoter = inner.promoter();
+    Ok(compute_state(&inputs, promoter.as_ref()))
+}
+
+/// The earliest instant at which a healthy server that is not yet stable becomes
+/// stable, if any (what an event-driven round waits for).
+/// Deadlines at or before `after` (the last round) are ignored: that round already saw
+/// them.
+fn next_stabilization<R, A>(
+    inner: &Inner<R, A>,
+    state: &State,
+    stabilization: Duration,
+    after: crate::core::Timestamp,
+) -> Option<Instant> {
+    let window = chrono::TimeDelta::from_std(stabilization).ok()?;
+    state
+        .servers
+        .values()
+        .filter(|s| s.health.healthy && s.state == RaftState::NonVoter)
+        .map(|s| s.health.stable_since + window)
+        .filter(|deadline| *deadline > after)
+        .min()
+        .map(|deadline| inner.clock.instant(deadline))
+}
+
+async fn reconcile_loop<R: Raft, A: Application>(
+    inner: &Inner<R, A>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = interval_at(
+        Instant::now() + inner.reconcile_interval,
+        inner.reconcile_interval,
+    );
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut states = inner.state.subscribe();
+    // After a round that changed membership, the next one waits for a state update
+    // that reflects it, so a fast autopilot never acts twice on a stale picture.
+    let mut await_update = false;
+    let mut last_round = inner.clock.now();
+    loop {
+        let deadline = if inner.event_driven {
+            let state = inner.state.borrow().clone();
+            let config = inner.app.autopilot_config().await;
+            let after = last_round.max(state.now);
+            config.and_then(|c| {
+                next_stabilization(inner, &state, state.effective_stabilization(&c), after)
+            })
+        } else {
+            None
+        };
+        let stabilized = async {
+            match deadline {
+                Some(at) => sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut round = false;
+        tokio::select! {
+            () = stopped(&mut shutdown) => return,
+            _ = ticker.tick() => round = true,
+            () = inner.reconcile_trigger.notified(), if inner.event_driven => round = true,
+            () = stabilized => round = true,
+            () = inner.prune_trigger.notified() => {
+                tokio::select! {
+                    () = stopped(&mut shutdown) => return,
+                    changed = prune(inner) => {
+                        if changed {
+                            states.borrow_and_update();
+                            await_update = true;
+                        }
+                    }
+                }
+            }
+            _ = states.changed(), if await_update => {
+                await_update = false;
+                continue;
+            }
+        }
+        if !round {
+            continue;
+        }
+        if await_update {
+            // Wait (still interruptible) for the state to catch up with our change.
+            tokio::select! {
+                () = stopped(&mut shutdown) => return,
+                _ = states.changed() => await_update = false,
+            }
+        }
+        last_round = inner.clock.now();
+        tokio::select! {
+            () = stopped(&mut shutdown) => return,
+            changed_membership = reconcile_round(inner) => {
+                if changed_membership {
+                    states.borrow_and_update();
+                    await_update = true;
+                }
+            }
+        }
+    }
+}
+
+/// One reconcile round then one pruning pass. Returns whether membership changed.
+pub(crate) async fn reconcile_round<R: Raft, A: Application>(inner: &Inner<R, A>) -> bool {
+    if !inner.reconciliation.load(Ordering::SeqCst) {
+        return false;
+    }
+    inner
+        .counters
+        .reconcile_rounds
+        .fetch_add(1, Ordering::Relaxed);
+    let mut changed = false;
+    if let Some(config) = inner.app.autopilot_config().await {
+        let mut state = (*inner.state.borrow().clone()).clone();
+        state.now = inner.clock.now();
+        let promoter = inner.promoter();
+        let changes = promoter.changes(&config, &state);
+        match plan_reconcile(&state, &changes) {
+            Ok(actions) => {
+                let known = BTreeMap::new();
+                for action in &actions {
+                    if execute(inner, action, &known).await.is_err() {
+                        inner
+                            .counters
+                            .reconcile_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    changed |= action.changes_membership();
+                }
+            }
+            Err(error) => {
+                inner
+                    .counters
+                    .reconcile_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "reconcile round skipped");
+            }
+        }
+    }
+    changed |= prune(inner).await;
+    changed
+}
+
+/// One pruning pass on a fresh configuration and fresh known servers. Returns whether
+/// the Raft configuration changed.
+pub(crate) async fn prune<R: Raft, A: Application>(inner: &Inner<R, A>) -> bool {
+    if !inner.reconciliation.load(Ordering::SeqCst) {
+        return false;
+    }
+    let Some(config) = inner.app.autopilot_config().await else {
+        return false;
+    };
+    let raft_config = match inner.raft.configuration().await {
+        Ok(c) => c,
+        Err(error) => {
+            inner.counters.prune_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "cannot read the Raft configuration for pruning");
+            return false;
+        }
+    };
+    let known = inner.app.known_servers().await;
+    let state = inner.state.borrow().clone();
+    let promoter = inner.promoter();
+    let plan = plan_prune(&config, &raft_config, &known, &state, promoter.as_ref());
+    let mut changed = false;
+    // Stale servers leave Raft; a failure ends the pass (as in the reference).
+    for ids in [&plan.stale_non_voters, &plan.stale_voters] {
+        let mut failed = false;
+        for id in ids {
+            let action = crate::core::Action::RemoveServer { id: id.clone() };
+            if execute(inner, &action, &known).await.is_err() {
+                failed = true;
+            } else {
+                changed = true;
+            }
+        }
+        if failed {
+            inner.counters.prune_errors.fetch_add(1, Ordering::Relaxed);
+            return changed;
+        }
+    }
+    for server in plan.failed_non_voters.iter().chain(&plan.failed_voters) {
+        let action = crate::core::Action::RemoveFailedServer {
+            id: server.id.clone(),
+        };
+        let _ = execute(inner, &action, &known).await;
+    }
+    changed
+}

@@ -1,0 +1,102 @@
+//! What autopilot needs from the Raft node it drives and from the application that
+//! embeds it. Implement both for your service (the openraft adapter implements `Raft`).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::core::{Config, RaftConfiguration, Server, ServerId, ServerStats, State};
+
+/// Why a Raft call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RaftError {
+    /// This node is not (or no longer) the leader, so it cannot change membership.
+    #[error("not the leader")]
+    NotLeader,
+    /// The call did not complete in time.
+    #[error("timed out")]
+    Timeout,
+    /// The node refused the change (for example a configuration change in progress).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// This Raft implementation cannot do that (for example leadership transfer).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Any other failure (storage, network, shutdown...).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The Raft node autopilot drives. Membership calls must return once the change is
+/// committed (or has failed). Calls may be slow; autopilot never holds a lock across
+/// them.
+pub trait Raft: Send + Sync + 'static {
+    /// Adds a server as a non-voter (a learner), or updates its address.
+    fn add_nonvoter(
+        &self,
+        id: &ServerId,
+        address: &str,
+    ) -> impl Future<Output = Result<(), RaftError>> + Send;
+
+    /// Makes a server a voter, adding it first if needed.
+    fn add_voter(
+        &self,
+        id: &ServerId,
+        address: &str,
+    ) -> impl Future<Output = Result<(), RaftError>> + Send;
+
+    /// Takes a server's vote away, keeping it as a non-voter.
+    fn demote_voter(&self, id: &ServerId) -> impl Future<Output = Result<(), RaftError>> + Send;
+
+    /// Removes a server from the configuration.
+    fn remove_server(&self, id: &ServerId) -> impl Future<Output = Result<(), RaftError>> + Send;
+
+    /// Hands leadership to a server.
+    fn transfer_leadership(
+        &self,
+        id: &ServerId,
+        address: &str,
+    ) -> impl Future<Output = Result<(), RaftError>> + Send;
+
+    /// The latest Raft configuration.
+    fn configuration(&self) -> impl Future<Output = Result<RaftConfiguration, RaftError>> + Send;
+
+    /// This node's last log index.
+    fn last_index(&self) -> impl Future<Output = u64> + Send;
+
+    /// This node's last log term.
+    fn last_term(&self) -> impl Future<Output = Result<u64, RaftError>> + Send;
+
+    /// The current leader's address, if known.
+    fn leader_address(&self) -> impl Future<Output = Option<String>> + Send;
+
+    /// Whether this node is the leader.
+    fn is_leader(&self) -> impl Future<Output = bool> + Send;
+}
+
+/// The service embedding autopilot.
+pub trait Application: Send + Sync + 'static {
+    /// The autopilot configuration (`None`: autopilot does nothing this round).
+    fn autopilot_config(&self) -> impl Future<Output = Option<Config>> + Send;
+
+    /// Every server the application knows, including failed and left ones.
+    fn known_servers(&self) -> impl Future<Output = BTreeMap<ServerId, Server>> + Send;
+
+    /// Replication stats for the given (not left) servers. Autopilot stops waiting
+    /// after `budget` (half the update interval) and treats missing stats as unknown,
+    /// so this may return a partial map.
+    fn fetch_server_stats(
+        &self,
+        servers: &BTreeMap<ServerId, Server>,
+        budget: Duration,
+    ) -> impl Future<Output = BTreeMap<ServerId, ServerStats>> + Send;
+
+    /// Called with every new state (for metrics, an operator view...). Must not block.
+    fn notify_state(&self, state: &State);
+
+    /// Forcefully removes a failed server (as `consul force-leave` does). Must return
+    /// promptly; spawn a task for anything long.
+    fn remove_failed_server(&self, server: &Server) -> impl Future<Output = ()> + Send;
+}
