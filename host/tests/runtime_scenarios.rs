@@ -180,3 +180,53 @@ async fn a_follower_makes_no_changes() {
     );
     ap.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_membership_change_is_not_acted_on_again_before_the_state_shows_it() {
+    let sim = SimCluster::new(&["a", "b", "c"], config());
+    let ap = autopilot(&sim);
+    ap.start().await;
+    advance(Duration::from_secs(30)).await;
+    let d = sim.join("d");
+    ap.add_server(&d).await.expect("added");
+    // Wait for the promotion, then keep asking for rounds (a policy swap triggers
+    // one) before the next state update: none may promote d a second time.
+    let promoted = |sim: &SimCluster| {
+        sim.calls()
+            .iter()
+            .filter(|c| matches!(&c.action, Action::AddVoter { id, .. } if id.as_str() == "d"))
+            .count()
+    };
+    while promoted(&sim) == 0 {
+        advance(Duration::from_millis(10)).await;
+    }
+    for _ in 0..10 {
+        ap.set_promoter(std::sync::Arc::new(autopilot::core::StablePromoter));
+        advance(Duration::from_millis(50)).await;
+    }
+    advance(Duration::from_secs(30)).await;
+    assert_eq!(promoted(&sim), 1);
+    ap.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_change_triggers_a_round() {
+    let sim = SimCluster::new(&["a", "b", "c"], config());
+    let ap = autopilot(&sim);
+    ap.start().await;
+    advance(Duration::from_secs(30)).await;
+    let rounds = || {
+        ap.counters()
+            .reconcile_rounds
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = rounds();
+    sim.set_config(Some(Config {
+        max_trailing_logs: 1_000,
+        ..config()
+    }));
+    // The next state update (within 2 s) notices the change; the ticker is 10 s away.
+    advance(Duration::from_millis(2_100)).await;
+    assert!(rounds() > before, "a round ran on the config change");
+    ap.stop().await;
+}

@@ -128,6 +128,7 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                 reconciliation: AtomicBool::new(self.reconciliation),
                 state,
                 first_state_time: Mutex::new(None),
+                last_config: Mutex::new(None),
                 exec: Mutex::new(Execution {
                     status: Status::NotRunning,
                     shutdown: None,
@@ -159,6 +160,8 @@ pub(crate) struct Inner<R, A> {
     pub(crate) reconciliation: AtomicBool,
     pub(crate) state: watch::Sender<Arc<State>>,
     pub(crate) first_state_time: Mutex<Option<Timestamp>>,
+    /// The config of the last state update, to notice changes.
+    pub(crate) last_config: Mutex<Option<crate::core::Config>>,
     pub(crate) exec: Mutex<Execution>,
     pub(crate) start_lock: tokio::sync::Mutex<()>,
     pub(crate) prune_trigger: Notify,

@@ -116,6 +116,16 @@ async fn next_state<R: Raft, A: Application>(inner: &Inner<R, A>) -> Result<Stat
         .autopilot_config()
         .await
         .ok_or("the application gave no autopilot configuration")?;
+    {
+        let mut last = inner
+            .last_config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.as_ref().is_some_and(|c| c != &config) && inner.event_driven {
+            inner.reconcile_trigger.notify_one();
+        }
+        *last = Some(config.clone());
+    }
     let raft_config = inner
         .raft
         .configuration()
