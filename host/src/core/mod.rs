@@ -10,6 +10,7 @@ pub mod config;
 pub mod ids;
 pub mod json;
 pub mod membership;
+pub mod policy_status;
 pub mod promoter;
 pub mod prune;
 pub mod reconcile;
@@ -25,6 +26,7 @@ pub use ids::{NodeStatus, NodeType, RaftState, ServerId, Suffrage};
 pub use membership::{
     AddServerError, apply_action, apply_actions, plan_add_server, plan_remove_server,
 };
+pub use policy_status::{ActivePolicy, PolicyEvent, PolicyStatus};
 pub use promoter::{Promoter, StablePromoter};
 pub use prune::{PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune};
 pub use reconcile::{ReconcileError, plan_reconcile};

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::config::Config;
 use super::ids::{RaftState, ServerId};
 use super::json::{null_as_default, unique_server_map};
+use super::policy_status::PolicyStatus;
 use super::server::ServerState;
 use super::time::{Timestamp, more_than, since, zero_time};
 
@@ -43,6 +44,10 @@ pub struct State {
     /// Promoter-specific data about the cluster (`null` when none).
     #[serde(rename = "Ext", default)]
     pub ext: Value,
+    /// The placement policy in force and its recent history (set by the runtime;
+    /// absent from the reference's layout, so omitted when `None`).
+    #[serde(rename = "Policy", default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyStatus>,
     /// The instant this state describes.
     #[serde(skip, default = "zero_time")]
     pub now: Timestamp,
@@ -60,6 +65,7 @@ impl Default for State {
             leader: None,
             voters: Vec::new(),
             ext: Value::Null,
+            policy: None,
             now: zero_time(),
             first_state_time: zero_time(),
         }

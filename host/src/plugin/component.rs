@@ -77,7 +77,28 @@ impl ComponentPolicy {
 
     /// Runs `f` on a fresh instance under the deadline and memory cap, forwarding the
     /// guest's output to `tracing` and classifying failures.
-    fn call<R>(
+    ///
+    /// Inside a tokio runtime the call runs on a scoped thread of its own: the WASI
+    /// streams a guest writes its output through block on an async runtime, which must
+    /// not be the caller's.
+    fn call<R: Send>(
+        &self,
+        f: impl FnOnce(&mut Store<Sandbox>, &Bindings) -> wasmtime::Result<R> + Send,
+    ) -> Result<R, PluginError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.call_here(f);
+        }
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("autopilot-policy".into())
+                .spawn_scoped(scope, || self.call_here(f))
+                .map_err(|e| PluginError::Host(format!("cannot start the policy thread: {e}")))?
+                .join()
+                .unwrap_or_else(|_| Err(PluginError::Host("the policy thread panicked".into())))
+        })
+    }
+
+    fn call_here<R>(
         &self,
         f: impl FnOnce(&mut Store<Sandbox>, &Bindings) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {

@@ -73,6 +73,9 @@ pub struct PluginHostConfig {
     pub limits: PluginLimits,
     /// Where compiled components are cached (`None`: compile every time).
     pub cache: Option<ArtifactCache>,
+    /// If set, only components whose sha256 (hex) is listed may load; any other is
+    /// refused before it is compiled.
+    pub allowed_digests: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Shared by every policy a host loads.
@@ -81,6 +84,7 @@ pub(crate) struct HostInner {
     pub(crate) linker: Linker<Sandbox>,
     pub(crate) limits: PluginLimits,
     pub(crate) cache: Option<ArtifactCache>,
+    pub(crate) allowed_digests: Option<std::collections::BTreeSet<String>>,
     ticker: Option<Ticker>,
 }
 
@@ -183,6 +187,7 @@ impl PluginHost {
                 linker,
                 limits: config.limits,
                 cache: config.cache,
+                allowed_digests: config.allowed_digests,
                 ticker: Some(ticker),
             }),
         })
@@ -206,8 +211,13 @@ impl PluginHost {
     /// artifact cache), checks its imports and exports, prepares it for cheap
     /// instantiation and asks it for its metadata.
     pub fn load(&self, bytes: &[u8]) -> Result<ComponentPolicy, PluginError> {
-        check_component_header(bytes)?;
         let digest = sha256_hex(bytes);
+        if let Some(allowed) = &self.inner.allowed_digests
+            && !allowed.contains(&digest)
+        {
+            return Err(PluginError::NotPinned { digest });
+        }
+        check_component_header(bytes)?;
         let component = self.compile(bytes, &digest)?;
         check_imports(&component, &self.inner.engine)?;
         check_exports(&component, &self.inner.engine)?;

@@ -4,17 +4,33 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
+use std::path::PathBuf;
+
 use super::clock::Clock;
+use super::policy::{PolicyManager, PolicyRecord, PolicySlot, PolicySource};
 use super::traits::{Application, Raft, RaftError};
 use crate::core::{
-    AddServerError, Promoter, Server, ServerHealth, ServerId, StablePromoter, State, Timestamp,
-    plan_add_server, plan_remove_server,
+    ActivePolicy, AddServerError, NodeType, PolicyEvent, PolicyStatus, Promoter, Server,
+    ServerHealth, ServerId, State, Timestamp, plan_add_server, plan_remove_server,
 };
+use crate::plugin::{
+    ArtifactCache, ComponentPromoter, PluginError, PluginHost, PluginHostConfig, sha256_hex,
+};
+
+/// A running policy-file watch; dropping it stops the watch.
+#[derive(Debug)]
+pub struct PolicyWatch(tokio::task::JoinHandle<()>);
+
+impl Drop for PolicyWatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Default time between state updates.
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::from_secs(2);
@@ -67,10 +83,13 @@ pub struct AutopilotBuilder<R, A> {
     app: A,
     update_interval: Duration,
     reconcile_interval: Duration,
-    promoter: Arc<dyn Promoter>,
+    promoter: Option<Arc<dyn Promoter>>,
     reconciliation: bool,
     event_driven: bool,
     clock: Option<Clock>,
+    plugin_host: Option<PluginHost>,
+    rollback_after: u32,
+    policy_history: usize,
 }
 
 impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
@@ -86,9 +105,30 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
         self
     }
 
-    /// The placement policy (default: the built-in stable policy).
+    /// A native placement policy (default: the built-in stable policy). For a
+    /// component, start and call [`Autopilot::set_policy`].
     pub fn promoter(mut self, promoter: Arc<dyn Promoter>) -> Self {
-        self.promoter = promoter;
+        self.promoter = Some(promoter);
+        self
+    }
+
+    /// The plugin host that loads policy components (default: one with the default
+    /// limits and the default artifact cache, created on first use).
+    pub fn plugin_host(mut self, host: PluginHost) -> Self {
+        self.plugin_host = Some(host);
+        self
+    }
+
+    /// After how many faulty rounds in a row a component policy is rolled back to the
+    /// previous good one (default 3; 0 never rolls back).
+    pub fn rollback_after(mut self, rounds: u32) -> Self {
+        self.rollback_after = rounds;
+        self
+    }
+
+    /// How many policy events the state's history keeps (default 32).
+    pub fn policy_history(mut self, events: usize) -> Self {
+        self.policy_history = events;
         self
     }
 
@@ -116,6 +156,13 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
     /// The autopilot, not running yet.
     pub fn build(self) -> Autopilot<R, A> {
         let (state, _) = watch::channel(Arc::new(State::default()));
+        let clock = self.clock.unwrap_or_default();
+        let mut slot = PolicySlot::builtin(clock.now());
+        if let Some(promoter) = self.promoter {
+            slot.promoter = promoter;
+            slot.active.name = "native".to_owned();
+            slot.active.version = String::new();
+        }
         Autopilot {
             inner: Arc::new(Inner {
                 raft: self.raft,
@@ -123,8 +170,10 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                 update_interval: self.update_interval,
                 reconcile_interval: self.reconcile_interval,
                 event_driven: self.event_driven,
-                clock: self.clock.unwrap_or_default(),
-                promoter: RwLock::new(self.promoter),
+                clock,
+                policy: Mutex::new(PolicyManager::new(slot, self.policy_history)),
+                plugin_host: Mutex::new(self.plugin_host),
+                rollback_after: self.rollback_after,
                 reconciliation: AtomicBool::new(self.reconciliation),
                 state,
                 first_state_time: Mutex::new(None),
@@ -135,6 +184,7 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                     done: None,
                 }),
                 start_lock: tokio::sync::Mutex::new(()),
+                round_lock: tokio::sync::Mutex::new(()),
                 prune_trigger: Notify::new(),
                 reconcile_trigger: Notify::new(),
                 counters: Counters::default(),
@@ -156,7 +206,9 @@ pub(crate) struct Inner<R, A> {
     pub(crate) reconcile_interval: Duration,
     pub(crate) event_driven: bool,
     pub(crate) clock: Clock,
-    pub(crate) promoter: RwLock<Arc<dyn Promoter>>,
+    pub(crate) policy: Mutex<PolicyManager>,
+    pub(crate) plugin_host: Mutex<Option<PluginHost>>,
+    pub(crate) rollback_after: u32,
     pub(crate) reconciliation: AtomicBool,
     pub(crate) state: watch::Sender<Arc<State>>,
     pub(crate) first_state_time: Mutex<Option<Timestamp>>,
@@ -164,6 +216,8 @@ pub(crate) struct Inner<R, A> {
     pub(crate) last_config: Mutex<Option<crate::core::Config>>,
     pub(crate) exec: Mutex<Execution>,
     pub(crate) start_lock: tokio::sync::Mutex<()>,
+    /// Serialises reconcile rounds and pruning passes (the loop's and on-demand ones).
+    pub(crate) round_lock: tokio::sync::Mutex<()>,
     pub(crate) prune_trigger: Notify,
     pub(crate) reconcile_trigger: Notify,
     pub(crate) counters: Counters,
@@ -174,11 +228,33 @@ impl<R, A> Inner<R, A> {
         self.exec.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn promoter(&self) -> Arc<dyn Promoter> {
-        self.promoter
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    pub(crate) fn policy(&self) -> std::sync::MutexGuard<'_, PolicyManager> {
+        self.policy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The policy for one round, taken whole.
+    pub(crate) fn slot(&self) -> PolicySlot {
+        self.policy().slot.clone()
+    }
+
+    /// Counts a round of `slot`'s policy for rollback; asks for a round if it rolled
+    /// back.
+    pub(crate) fn observe_round(&self, slot: &PolicySlot) {
+        let Some(component) = &slot.component else {
+            return;
+        };
+        let errors = component.take_errors();
+        let mut policy = self.policy();
+        // Only the active policy's streak counts (a swap may have happened meanwhile).
+        let active = policy
+            .slot
+            .component
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, component));
+        if active && policy.observe(&errors, self.rollback_after, self.clock.now()) {
+            drop(policy);
+            self.reconcile_trigger.notify_one();
+        }
     }
 }
 
@@ -204,10 +280,13 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
             app,
             update_interval: DEFAULT_UPDATE_INTERVAL,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
-            promoter: Arc::new(StablePromoter),
+            promoter: None,
             reconciliation: false,
             event_driven: true,
             clock: None,
+            plugin_host: None,
+            rollback_after: 3,
+            policy_history: 32,
         }
     }
 
@@ -238,6 +317,19 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
                 }
             }
             Status::NotRunning => {}
+        }
+        // Whoever leads runs the policy the application has recorded.
+        if let Some(record) = self.inner.app.stored_policy().await {
+            let current = self.inner.policy().slot.record.clone();
+            if record != current {
+                let loaded = match record.source() {
+                    Ok(source) => self.activate(source, false).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(error) = loaded {
+                    tracing::warn!(%error, "cannot run the recorded policy; keeping the current one");
+                }
+            }
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(false);
@@ -321,12 +413,173 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
     /// Replaces the placement policy; the next round uses it (a round in flight
     /// finishes with the policy it started with).
     pub fn set_promoter(&self, promoter: Arc<dyn Promoter>) {
-        *self
-            .inner
-            .promoter
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = promoter;
+        let now = self.inner.clock.now();
+        let mut slot = PolicySlot::builtin(now);
+        slot.promoter = promoter;
+        slot.active.name = "native".to_owned();
+        slot.active.version = String::new();
+        self.inner.policy().swap(slot, now);
         self.inner.reconcile_trigger.notify_one();
+    }
+
+    /// Switches to another placement policy while running. A component is loaded
+    /// (compiled, or taken from the artifact cache), checked, and dry-run on the
+    /// current state; only if all that succeeds, and the application has stored the
+    /// [`PolicyRecord`] (so the next leader runs it too), is it switched in. Rounds in
+    /// flight finish with the policy they started with. On refusal the running policy
+    /// stays, and the reason is returned and recorded in the history.
+    pub async fn set_policy(&self, source: PolicySource) -> Result<ActivePolicy, PluginError> {
+        self.activate(source, true).await
+    }
+
+    /// The active policy and its recent history.
+    pub fn policy_status(&self) -> PolicyStatus {
+        self.inner.policy().status()
+    }
+
+    /// Watches a component file: when its content changes and then stays the same for
+    /// `debounce`, it is swapped in through [`Autopilot::set_policy`]. A file that
+    /// cannot be used leaves the running policy in place (the refusal is in the
+    /// history). The watch ends when the returned handle is dropped.
+    pub fn watch_policy_file(&self, path: PathBuf, debounce: Duration) -> PolicyWatch {
+        let autopilot = self.clone();
+        PolicyWatch(tokio::spawn(async move {
+            let mut active: Option<String> = None;
+            let mut last_error: Option<String> = None;
+            loop {
+                tokio::time::sleep(debounce).await;
+                let Ok(first) = std::fs::read(&path) else {
+                    continue;
+                };
+                let digest = sha256_hex(&first);
+                if active.as_ref() == Some(&digest) {
+                    continue;
+                }
+                // Debounce: the content must stay the same for a whole period.
+                tokio::time::sleep(debounce).await;
+                match std::fs::read(&path) {
+                    Ok(second) if second == first => {}
+                    _ => continue,
+                }
+                active = Some(digest);
+                match autopilot.set_policy(PolicySource::Bytes(first)).await {
+                    Ok(policy) => {
+                        last_error = None;
+                        tracing::info!(name = %policy.name, version = %policy.version, "policy file swapped in");
+                    }
+                    Err(error) => {
+                        if last_error.as_deref() != Some(&error.to_string()) {
+                            tracing::warn!(path = %path.display(), %error, "policy file refused");
+                        }
+                        last_error = Some(error.to_string());
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Runs one reconcile round and pruning pass now (if reconciliation is enabled).
+    /// Returns whether membership changed.
+    pub async fn reconcile_now(&self) -> bool {
+        super::loops::reconcile_round(&self.inner).await
+    }
+
+    fn plugin_host(&self) -> Result<PluginHost, PluginError> {
+        let mut host = self
+            .inner
+            .plugin_host
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(host) = host.as_ref() {
+            return Ok(host.clone());
+        }
+        let created = PluginHost::new(PluginHostConfig {
+            cache: Some(ArtifactCache::new(ArtifactCache::default_dir())),
+            ..PluginHostConfig::default()
+        })?;
+        *host = Some(created.clone());
+        Ok(created)
+    }
+
+    async fn activate(
+        &self,
+        source: PolicySource,
+        store: bool,
+    ) -> Result<ActivePolicy, PluginError> {
+        let description = source.describe();
+        let result = self.prepare(source).await;
+        let result = match result {
+            Ok(slot) if store => match self.inner.app.store_policy(&slot.record).await {
+                Ok(()) => Ok(slot),
+                Err(e) => Err(PluginError::Host(format!(
+                    "cannot store the policy record: {e}"
+                ))),
+            },
+            other => other,
+        };
+        let now = self.inner.clock.now();
+        match result {
+            Ok(slot) => {
+                let active = slot.active.clone();
+                self.inner.policy().swap(slot, now);
+                self.inner.reconcile_trigger.notify_one();
+                Ok(active)
+            }
+            Err(error) => {
+                tracing::warn!(source = %description, %error, "policy refused");
+                self.inner.policy().record(PolicyEvent::Refused {
+                    at: now,
+                    source: description,
+                    reason: error.to_string(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Loads, checks and dry-runs a policy.
+    async fn prepare(&self, source: PolicySource) -> Result<PolicySlot, PluginError> {
+        let now = self.inner.clock.now();
+        let bytes = match source {
+            PolicySource::Builtin => return Ok(PolicySlot::builtin(now)),
+            PolicySource::Bytes(bytes) => bytes,
+            PolicySource::Path(path) => {
+                std::fs::read(&path).map_err(|e| PluginError::Unreadable {
+                    path,
+                    message: e.to_string(),
+                })?
+            }
+        };
+        let host = self.plugin_host()?;
+        let policy = Arc::new(host.load(&bytes)?);
+        let mut state = (*self.state()).clone();
+        state.now = now;
+        if let Some(config) = self.inner.app.autopilot_config().await {
+            let mut judge: Vec<NodeType> = state
+                .servers
+                .values()
+                .map(|s| s.server.node_type.clone())
+                .collect();
+            judge.sort();
+            judge.dedup();
+            policy.decide(&config, &state, &judge)?;
+        }
+        let info = policy.info().clone();
+        let component = Arc::new(ComponentPromoter::new(policy));
+        Ok(PolicySlot {
+            promoter: component.clone(),
+            component: Some(component),
+            record: PolicyRecord::Component {
+                digest: info.digest.clone(),
+                bytes,
+            },
+            active: ActivePolicy {
+                name: info.name,
+                version: info.version,
+                digest: Some(info.digest),
+                since: now,
+            },
+        })
     }
 
     /// Adds a server to Raft as a non-voter (or re-adds a voter at a new address),

@@ -72,8 +72,12 @@ async fn update_loop<R: Raft, A: Application>(
 /// Computes and publishes a new state; notifies the application; when event driven,
 /// asks for a round if health, membership or roles changed.
 pub(crate) async fn update_state<R: Raft, A: Application>(inner: &Inner<R, A>) {
-    match next_state(inner).await {
-        Ok(state) => {
+    let slot = inner.slot();
+    let result = next_state(inner, slot.promoter.as_ref()).await;
+    inner.observe_round(&slot);
+    match result {
+        Ok(mut state) => {
+            state.policy = Some(inner.policy().status());
             inner.counters.state_updates.fetch_add(1, Ordering::Relaxed);
             inner.app.notify_state(&state);
             let previous = inner.state.send_replace(Arc::new(state));
@@ -104,7 +108,10 @@ fn changed(before: &State, after: &State) -> bool {
             })
 }
 
-async fn next_state<R: Raft, A: Application>(inner: &Inner<R, A>) -> Result<State, String> {
+async fn next_state<R: Raft, A: Application>(
+    inner: &Inner<R, A>,
+    promoter: &dyn crate::core::Promoter,
+) -> Result<State, String> {
     let now = inner.clock.now();
     let first_state_time = *inner
         .first_state_time
@@ -169,8 +176,7 @@ async fn next_state<R: Raft, A: Application>(inner: &Inner<R, A>) -> Result<Stat
         leader_id: leader,
         current_state: Some((*previous).clone()),
     };
-    let promoter = inner.promoter();
-    Ok(compute_state(&inputs, promoter.as_ref()))
+    Ok(compute_state(&inputs, promoter))
 }
 
 /// The earliest instant at which a healthy server that is not yet stable becomes
@@ -275,15 +281,18 @@ pub(crate) async fn reconcile_round<R: Raft, A: Application>(inner: &Inner<R, A>
     if !inner.reconciliation.load(Ordering::SeqCst) {
         return false;
     }
+    let _round = inner.round_lock.lock().await;
     inner
         .counters
         .reconcile_rounds
         .fetch_add(1, Ordering::Relaxed);
+    // One policy for the whole round, even if a swap happens meanwhile.
+    let slot = inner.slot();
+    let promoter = slot.promoter.as_ref();
     let mut changed = false;
     if let Some(config) = inner.app.autopilot_config().await {
         let mut state = (*inner.state.borrow().clone()).clone();
         state.now = inner.clock.now();
-        let promoter = inner.promoter();
         let changes = promoter.changes(&config, &state);
         match plan_reconcile(&state, &changes) {
             Ok(actions) => {
@@ -308,13 +317,25 @@ pub(crate) async fn reconcile_round<R: Raft, A: Application>(inner: &Inner<R, A>
             }
         }
     }
-    changed |= prune(inner).await;
+    changed |= prune_with(inner, promoter).await;
+    inner.observe_round(&slot);
     changed
 }
 
 /// One pruning pass on a fresh configuration and fresh known servers. Returns whether
 /// the Raft configuration changed.
 pub(crate) async fn prune<R: Raft, A: Application>(inner: &Inner<R, A>) -> bool {
+    let _round = inner.round_lock.lock().await;
+    let slot = inner.slot();
+    let changed = prune_with(inner, slot.promoter.as_ref()).await;
+    inner.observe_round(&slot);
+    changed
+}
+
+async fn prune_with<R: Raft, A: Application>(
+    inner: &Inner<R, A>,
+    promoter: &dyn crate::core::Promoter,
+) -> bool {
     if !inner.reconciliation.load(Ordering::SeqCst) {
         return false;
     }
@@ -331,8 +352,7 @@ pub(crate) async fn prune<R: Raft, A: Application>(inner: &Inner<R, A>) -> bool 
     };
     let known = inner.app.known_servers().await;
     let state = inner.state.borrow().clone();
-    let promoter = inner.promoter();
-    let plan = plan_prune(&config, &raft_config, &known, &state, promoter.as_ref());
+    let plan = plan_prune(&config, &raft_config, &known, &state, promoter);
     let mut changed = false;
     // Stale servers leave Raft; a failure ends the pass (as in the reference).
     for ids in [&plan.stale_non_voters, &plan.stale_voters] {

@@ -8,12 +8,14 @@ mod autopilot;
 mod clock;
 mod execute;
 mod loops;
+mod policy;
 pub mod sim;
 mod traits;
 
 pub use autopilot::{
     Autopilot, AutopilotBuilder, Counters, DEFAULT_RECONCILE_INTERVAL, DEFAULT_UPDATE_INTERVAL,
-    MembershipError, Status,
+    MembershipError, PolicyWatch, Status,
 };
 pub use clock::Clock;
+pub use policy::{PolicyRecord, PolicySource};
 pub use traits::{Application, Raft, RaftError};

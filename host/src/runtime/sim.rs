@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::policy::PolicyRecord;
 use super::traits::{Application, Raft, RaftError};
 use crate::core::{
     Action, Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server,
@@ -66,7 +67,6 @@ struct Sim {
     raft: RaftConfiguration,
     servers: BTreeMap<ServerId, SimServer>,
     leader: Option<ServerId>,
-    local: ServerId,
     index: u64,
     term: u64,
     config: Option<Config>,
@@ -75,6 +75,7 @@ struct Sim {
     fail_next: BTreeMap<CallKind, u32>,
     latency: BTreeMap<CallKind, Duration>,
     states: u64,
+    policy_record: Option<PolicyRecord>,
 }
 
 /// The simulated cluster: implements both [`Raft`] (as seen from the local node) and
@@ -82,6 +83,7 @@ struct Sim {
 #[derive(Debug, Clone)]
 pub struct SimCluster {
     sim: Arc<Mutex<Sim>>,
+    local: ServerId,
 }
 
 impl SimCluster {
@@ -92,10 +94,6 @@ impl SimCluster {
             raft: RaftConfiguration::default(),
             servers: BTreeMap::new(),
             leader: voters.first().map(|id| ServerId::from(*id)),
-            local: voters
-                .first()
-                .map(|id| ServerId::from(*id))
-                .unwrap_or_default(),
             index: 100,
             term: 2,
             config: Some(config),
@@ -104,6 +102,7 @@ impl SimCluster {
             fail_next: BTreeMap::new(),
             latency: BTreeMap::new(),
             states: 0,
+            policy_record: None,
         };
         for id in voters {
             sim.servers.insert((*id).into(), SimServer::new(id));
@@ -115,7 +114,25 @@ impl SimCluster {
         }
         Self {
             sim: Arc::new(Mutex::new(sim)),
+            local: voters
+                .first()
+                .map(|id| ServerId::from(*id))
+                .unwrap_or_default(),
         }
+    }
+
+    /// The same cluster as seen from another node (for failover: run a second
+    /// autopilot on it).
+    pub fn view_from(&self, id: &str) -> Self {
+        Self {
+            sim: Arc::clone(&self.sim),
+            local: id.into(),
+        }
+    }
+
+    /// The policy record the application has stored.
+    pub fn policy_record(&self) -> Option<PolicyRecord> {
+        self.sim().policy_record.clone()
     }
 
     fn sim(&self) -> std::sync::MutexGuard<'_, Sim> {
@@ -249,7 +266,7 @@ impl SimCluster {
         let result = self.delay(CallKind::Membership).await;
         let mut sim = self.sim();
         let result = result.and_then(|()| {
-            if sim.leader.as_ref() == Some(&sim.local) {
+            if sim.leader.as_ref() == Some(&self.local) {
                 Ok(())
             } else {
                 Err(RaftError::NotLeader)
@@ -391,8 +408,7 @@ impl Raft for SimCluster {
     }
 
     async fn is_leader(&self) -> bool {
-        let sim = self.sim();
-        sim.leader.as_ref() == Some(&sim.local)
+        self.sim().leader.as_ref() == Some(&self.local)
     }
 }
 
@@ -455,6 +471,19 @@ impl Application for SimCluster {
 
     fn notify_state(&self, _state: &State) {
         self.sim().states += 1;
+    }
+
+    async fn store_policy(&self, record: &PolicyRecord) -> Result<(), String> {
+        let mut sim = self.sim();
+        if sim.leader.as_ref() != Some(&self.local) {
+            return Err("not the leader".to_owned());
+        }
+        sim.policy_record = Some(record.clone());
+        Ok(())
+    }
+
+    async fn stored_policy(&self) -> Option<PolicyRecord> {
+        self.sim().policy_record.clone()
     }
 
     async fn remove_failed_server(&self, server: &Server) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::policy::PolicyRecord;
 use crate::core::{Config, RaftConfiguration, Server, ServerId, ServerStats, State};
 
 /// Why a Raft call failed.
@@ -99,4 +100,21 @@ pub trait Application: Send + Sync + 'static {
     /// Forcefully removes a failed server (as `consul force-leave` does). Must return
     /// promptly; spawn a task for anything long.
     fn remove_failed_server(&self, server: &Server) -> impl Future<Output = ()> + Send;
+
+    /// Stores the policy record in the application's replicated state, so that the
+    /// next leader runs the same policy (see [`Application::stored_policy`]). Called
+    /// before a swap takes effect; an error refuses the swap. The default stores
+    /// nothing (each leader then starts with its configured policy).
+    fn store_policy(
+        &self,
+        _record: &PolicyRecord,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The policy record stored by [`Application::store_policy`], read when autopilot
+    /// starts (on becoming leader). The default has none.
+    fn stored_policy(&self) -> impl Future<Output = Option<PolicyRecord>> + Send {
+        async { None }
+    }
 }

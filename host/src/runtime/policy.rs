@@ -1,0 +1,196 @@
+//! Swapping the placement policy while autopilot runs: where a policy comes from, the
+//! record that makes every leader run the same one, the slot rounds read atomically,
+//! rollback after repeated faults, and the history operators see.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::{ActivePolicy, PolicyEvent, PolicyStatus, Promoter, StablePromoter, Timestamp};
+use crate::plugin::{ComponentPromoter, PluginError, sha256_hex};
+
+/// Where a policy comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The built-in stable policy.
+    Builtin,
+    /// A component's bytes.
+    Bytes(Vec<u8>),
+    /// A component file.
+    Path(PathBuf),
+}
+
+impl PolicySource {
+    /// A short description for logs and history.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Builtin => "the built-in stable policy".to_owned(),
+            Self::Bytes(bytes) => format!("component sha256:{}", sha256_hex(bytes)),
+            Self::Path(path) => format!("component file {}", path.display()),
+        }
+    }
+}
+
+/// What the application stores in its replicated state so that whichever node leads
+/// runs the same policy: the component's digest and its bytes (or the built-in policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "Kind")]
+pub enum PolicyRecord {
+    /// The built-in stable policy.
+    Builtin,
+    /// A component, carried in full.
+    Component {
+        /// sha256 of `bytes`, hex; checked when the record is loaded.
+        #[serde(rename = "Digest")]
+        digest: String,
+        /// The component's bytes.
+        #[serde(rename = "Bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+impl PolicyRecord {
+    /// The record for a component's bytes.
+    pub fn component(bytes: Vec<u8>) -> Self {
+        Self::Component {
+            digest: sha256_hex(&bytes),
+            bytes,
+        }
+    }
+
+    /// The policy source, after checking the digest.
+    pub fn source(&self) -> Result<PolicySource, PluginError> {
+        match self {
+            Self::Builtin => Ok(PolicySource::Builtin),
+            Self::Component { digest, bytes } => {
+                let actual = sha256_hex(bytes);
+                if &actual == digest {
+                    Ok(PolicySource::Bytes(bytes.clone()))
+                } else {
+                    Err(PluginError::Invalid(format!(
+                        "policy record digest {digest} does not match its bytes ({actual})"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// The policy rounds use: taken whole at the start of a round, so a swap during a
+/// round takes effect at the next one.
+#[derive(Clone)]
+pub(crate) struct PolicySlot {
+    pub(crate) promoter: Arc<dyn Promoter>,
+    pub(crate) component: Option<Arc<ComponentPromoter>>,
+    pub(crate) record: PolicyRecord,
+    pub(crate) active: ActivePolicy,
+}
+
+impl PolicySlot {
+    pub(crate) fn builtin(since: Timestamp) -> Self {
+        Self {
+            promoter: Arc::new(StablePromoter),
+            component: None,
+            record: PolicyRecord::Builtin,
+            active: ActivePolicy {
+                name: "stable".to_owned(),
+                version: "built-in".to_owned(),
+                digest: None,
+                since,
+            },
+        }
+    }
+
+    pub(crate) fn label(&self) -> String {
+        match &self.active.digest {
+            Some(digest) => format!(
+                "{} {} (sha256:{})",
+                self.active.name,
+                self.active.version,
+                digest.get(..12).unwrap_or(digest)
+            ),
+            None => format!("{} {}", self.active.name, self.active.version),
+        }
+    }
+}
+
+/// The active policy, the last good one, the fault streak and the history.
+pub(crate) struct PolicyManager {
+    pub(crate) slot: PolicySlot,
+    pub(crate) previous_good: Option<PolicySlot>,
+    pub(crate) faults_in_a_row: u32,
+    pub(crate) history: VecDeque<PolicyEvent>,
+    pub(crate) history_len: usize,
+}
+
+impl PolicyManager {
+    pub(crate) fn new(slot: PolicySlot, history_len: usize) -> Self {
+        Self {
+            slot,
+            previous_good: None,
+            faults_in_a_row: 0,
+            history: VecDeque::new(),
+            history_len,
+        }
+    }
+
+    pub(crate) fn record(&mut self, event: PolicyEvent) {
+        if self.history_len == 0 {
+            return;
+        }
+        while self.history.len() >= self.history_len {
+            self.history.pop_front();
+        }
+        self.history.push_back(event);
+    }
+
+    pub(crate) fn status(&self) -> PolicyStatus {
+        PolicyStatus {
+            active: self.slot.active.clone(),
+            history: self.history.clone(),
+        }
+    }
+
+    /// Switches `slot` in, keeping the current one as the fallback for rollback.
+    pub(crate) fn swap(&mut self, slot: PolicySlot, at: Timestamp) {
+        let to = slot.label();
+        let old = std::mem::replace(&mut self.slot, slot);
+        self.previous_good = Some(old);
+        self.faults_in_a_row = 0;
+        self.record(PolicyEvent::Swapped { at, to });
+    }
+
+    /// Counts a round of the active policy; after `limit` faulty rounds in a row,
+    /// reverts to the previous good policy (or the built-in one). Returns whether it
+    /// rolled back.
+    pub(crate) fn observe(&mut self, errors: &[PluginError], limit: u32, at: Timestamp) -> bool {
+        let Some(last) = errors.iter().rev().find(|e| e.is_runtime()) else {
+            self.faults_in_a_row = 0;
+            return false;
+        };
+        self.faults_in_a_row += 1;
+        if limit == 0 || self.faults_in_a_row < limit {
+            return false;
+        }
+        let reason = last.to_string();
+        let from = self.slot.label();
+        let mut replacement = self
+            .previous_good
+            .take()
+            .unwrap_or_else(|| PolicySlot::builtin(at));
+        replacement.active.since = at;
+        let to = replacement.label();
+        tracing::warn!(%from, %to, %reason, "policy rolled back after repeated faults");
+        self.slot = replacement;
+        self.faults_in_a_row = 0;
+        self.record(PolicyEvent::RolledBack {
+            at,
+            from,
+            to,
+            reason,
+        });
+        true
+    }
+}
