@@ -4,26 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use autopilot::core::{Action, Config, ServerId};
+use autopilot::core::{Action, ServerId};
 use autopilot::runtime::sim::{CallKind, SimCluster};
 use autopilot::runtime::{Autopilot, Status};
 
-fn config() -> Config {
-    Config {
-        min_quorum: 3,
-        ..Config::default()
-    }
-}
-
-fn autopilot(sim: &SimCluster) -> Autopilot<SimCluster, SimCluster> {
-    Autopilot::builder(sim.clone(), sim.clone())
-        .reconciliation_enabled(true)
-        .build()
-}
-
-async fn advance(d: Duration) {
-    tokio::time::sleep(d).await;
-}
+mod common;
+use common::{advance, autopilot, config};
 
 #[tokio::test(start_paused = true)]
 async fn start_computes_a_first_state_at_once() {

@@ -4,25 +4,10 @@
 use std::time::Duration;
 
 use autopilot::core::{Action, Config, ServerId};
-use autopilot::runtime::Autopilot;
 use autopilot::runtime::sim::{CallKind, SimCluster};
 
-fn config() -> Config {
-    Config {
-        min_quorum: 3,
-        ..Config::default()
-    }
-}
-
-fn autopilot(sim: &SimCluster) -> Autopilot<SimCluster, SimCluster> {
-    Autopilot::builder(sim.clone(), sim.clone())
-        .reconciliation_enabled(true)
-        .build()
-}
-
-async fn advance(d: Duration) {
-    tokio::time::sleep(d).await;
-}
+mod common;
+use common::{advance, autopilot, config};
 
 fn actions(sim: &SimCluster) -> Vec<Action> {
     sim.calls()

@@ -262,8 +262,8 @@ impl ComponentPromoter {
     }
 
     /// The node types of the state's servers before the policy assigns its own: the
-    /// application's, which are what pruning judges.
-    fn judged(state: &State) -> Vec<NodeType> {
+    /// application's, which are what pruning judges (distinct, sorted).
+    pub fn judged(state: &State) -> Vec<NodeType> {
         let mut types: Vec<NodeType> = state
             .servers
             .values()

@@ -15,8 +15,8 @@ use super::clock::Clock;
 use super::policy::{PolicyManager, PolicyRecord, PolicySlot, PolicySource};
 use super::traits::{Application, Raft, RaftError};
 use crate::core::{
-    ActivePolicy, AddServerError, NodeType, PolicyEvent, PolicyStatus, Promoter, Server,
-    ServerHealth, ServerId, State, Timestamp, plan_add_server, plan_remove_server,
+    ActivePolicy, AddServerError, PolicyEvent, PolicyStatus, Promoter, Server, ServerHealth,
+    ServerId, State, Timestamp, plan_add_server, plan_remove_server,
 };
 use crate::plugin::{
     ArtifactCache, ComponentPromoter, PluginError, PluginHost, PluginHostConfig, sha256_hex,
@@ -555,14 +555,7 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
         let mut state = (*self.state()).clone();
         state.now = now;
         if let Some(config) = self.inner.app.autopilot_config().await {
-            let mut judge: Vec<NodeType> = state
-                .servers
-                .values()
-                .map(|s| s.server.node_type.clone())
-                .collect();
-            judge.sort();
-            judge.dedup();
-            policy.decide(&config, &state, &judge)?;
+            policy.decide(&config, &state, &ComponentPromoter::judged(&state))?;
         }
         let info = policy.info().clone();
         let component = Arc::new(ComponentPromoter::new(policy));

@@ -1,0 +1,27 @@
+//! Helpers shared by the runtime tests.
+
+use std::time::Duration;
+
+use autopilot::core::Config;
+use autopilot::runtime::Autopilot;
+use autopilot::runtime::sim::SimCluster;
+
+/// The tests' config: the defaults with a MinQuorum of 3.
+pub fn config() -> Config {
+    Config {
+        min_quorum: 3,
+        ..Config::default()
+    }
+}
+
+/// An autopilot on the simulated cluster, reconciliation enabled.
+pub fn autopilot(sim: &SimCluster) -> Autopilot<SimCluster, SimCluster> {
+    Autopilot::builder(sim.clone(), sim.clone())
+        .reconciliation_enabled(true)
+        .build()
+}
+
+/// Lets `d` of (paused) time pass.
+pub async fn advance(d: Duration) {
+    tokio::time::sleep(d).await;
+}
