@@ -34,6 +34,8 @@
 //! ```
 
 pub mod core;
+#[cfg(feature = "openraft")]
+pub mod openraft;
 pub mod plan;
 pub mod plugin;
 pub mod runtime;

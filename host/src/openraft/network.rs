@@ -1,0 +1,227 @@
+//! The demo service's network: length-prefixed JSON messages over TCP, one request per
+//! round trip. Carries Raft's own RPCs and the service's (client writes and reads,
+//! joins, liveness probes, leadership hand-over, status, policy swaps).
+
+use std::io;
+use std::time::Duration;
+
+use openraft::BasicNode;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::types::{NodeId, Request, TypeConfig};
+
+/// Largest message accepted (a snapshot of the demo's data fits easily).
+const MAX_FRAME: u32 = 64 << 20;
+
+/// A request to a node.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Rpc {
+    /// Raft: append entries (and heartbeats).
+    Append(AppendEntriesRequest<TypeConfig>),
+    /// Raft: request a vote.
+    Vote(VoteRequest<NodeId>),
+    /// Raft: install a snapshot chunk.
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A client write (only the leader accepts it).
+    Write(Request),
+    /// A linearizable read of a key (only the leader answers).
+    Read(String),
+    /// A new server asks to join the cluster (only the leader accepts it).
+    Join {
+        /// Its id.
+        id: NodeId,
+        /// Its RPC address.
+        address: String,
+    },
+    /// Liveness probe.
+    Ping,
+    /// Leadership hand-over: start an election on this node now.
+    Elect,
+    /// The node's view (and, on the leader, autopilot's state) for operators.
+    Status,
+    /// Swap the autopilot policy to this component (only the leader accepts it).
+    SetPolicy(Vec<u8>),
+}
+
+/// A node's view of the cluster, for operators and the demo.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The node.
+    pub id: NodeId,
+    /// Whether it leads.
+    pub leader: bool,
+    /// The leader it knows of.
+    pub current_leader: Option<NodeId>,
+    /// Its term.
+    pub term: u64,
+    /// Its last log index.
+    pub last_index: u64,
+    /// Autopilot's latest state, as JSON (leader only).
+    pub autopilot: Option<serde_json::Value>,
+}
+
+/// A node's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// To `Append`.
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    /// To `Vote`.
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    /// To `Snapshot`.
+    Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    /// Done.
+    Ok,
+    /// A read's value.
+    Value(Option<String>),
+    /// Not the leader; the leader if known.
+    NotLeader(Option<(NodeId, String)>),
+    /// To `Ping`: the node's term and last log index.
+    Pong {
+        /// Its term.
+        term: u64,
+        /// Its last log index.
+        last_index: u64,
+    },
+    /// To `Status`.
+    Status(StatusReport),
+    /// The request failed.
+    Error(String),
+}
+
+/// Sends one request and waits for the reply, within `timeout`.
+pub async fn call(address: &str, rpc: &Rpc, timeout: Duration) -> io::Result<Reply> {
+    tokio::time::timeout(timeout, async {
+        let mut stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        write_frame(&mut stream, rpc).await?;
+        read_frame(&mut stream).await
+    })
+    .await
+    .map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{address} did not answer in time"),
+        )
+    })?
+}
+
+/// Writes one length-prefixed JSON message.
+pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, message: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec(message).map_err(io::Error::other)?;
+    let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+    stream.write_all(&len.to_be_bytes()).await?;
+    stream.write_all(&bytes).await?;
+    stream.flush().await
+}
+
+/// Reads one length-prefixed JSON message.
+pub async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> io::Result<T> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message too large",
+        ));
+    }
+    let mut bytes = vec![0u8; len as usize];
+    stream.read_exact(&mut bytes).await?;
+    serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Opens clients to other nodes for openraft.
+#[derive(Debug, Clone, Default)]
+pub struct Network;
+
+/// A client to one node.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    target: NodeId,
+    address: String,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = NodeClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        NodeClient {
+            target,
+            address: node.addr.clone(),
+        }
+    }
+}
+
+impl NodeClient {
+    async fn send<E: std::error::Error>(
+        &self,
+        rpc: &Rpc,
+        option: &RPCOption,
+    ) -> Result<Reply, RPCError<NodeId, BasicNode, E>> {
+        call(&self.address, rpc, option.hard_ttl())
+            .await
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::ConnectionRefused => RPCError::Unreachable(Unreachable::new(&e)),
+                _ => RPCError::Network(NetworkError::new(&e)),
+            })
+    }
+
+    fn unexpected<E: std::error::Error>(&self, reply: Reply) -> RPCError<NodeId, BasicNode, E> {
+        let e = io::Error::other(format!(
+            "unexpected reply from node {}: {reply:?}",
+            self.target
+        ));
+        RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for NodeClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.send(&Rpc::Append(rpc), &option).await? {
+            Reply::Append(Ok(r)) => Ok(r),
+            Reply::Append(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        match self.send(&Rpc::Snapshot(rpc), &option).await? {
+            Reply::Snapshot(Ok(r)) => Ok(r),
+            Reply::Snapshot(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.send(&Rpc::Vote(rpc), &option).await? {
+            Reply::Vote(Ok(r)) => Ok(r),
+            Reply::Vote(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(self.unexpected(other)),
+        }
+    }
+}

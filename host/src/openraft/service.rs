@@ -1,0 +1,499 @@
+//! The demo service: a replicated key-value store on openraft with autopilot running on
+//! whichever node leads. It answers the RPCs of `network.rs`, keeps the registry of
+//! servers in the replicated state, probes liveness itself, and implements
+//! `runtime::Application`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use openraft::{BasicNode, Raft as OpenRaft, ServerState};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::adapter::OpenraftNode;
+use super::network::{Network, Reply, Rpc, StatusReport, call, read_frame, write_frame};
+use super::store::{LogStore, StateMachine};
+use super::types::{NodeId, Request, TypeConfig};
+use crate::core::{
+    Config, LastContact, NodeStatus, NodeType, Server, ServerId, ServerStats, State,
+};
+use crate::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
+use crate::runtime::{Application, Autopilot, PolicyRecord, PolicySource};
+
+/// How one demo node is set up.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Its id.
+    pub id: NodeId,
+    /// Where it listens (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Initial members (id, address) when bootstrapping a new cluster; the lowest id
+    /// initializes it. Empty when joining.
+    pub bootstrap: Vec<(NodeId, String)>,
+    /// A member to ask for admission, when joining.
+    pub join: Option<String>,
+    /// A policy component to run when this node first leads and none is recorded.
+    pub policy: Option<Vec<u8>>,
+    /// Autopilot's tunables.
+    pub config: Config,
+    /// Autopilot's state update interval.
+    pub update_interval: Duration,
+    /// Autopilot's reconcile interval.
+    pub reconcile_interval: Duration,
+    /// Where compiled policy components are cached.
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+impl NodeOptions {
+    /// Options with the demo's scaled-down timings: autopilot updates every 250 ms,
+    /// reconciles every second, and a server is stable after 2 s.
+    pub fn new(id: NodeId, listen: SocketAddr) -> Self {
+        Self {
+            id,
+            listen,
+            bootstrap: Vec::new(),
+            join: None,
+            policy: None,
+            config: Config {
+                cleanup_dead_servers: true,
+                last_contact_threshold: Duration::from_secs(1),
+                max_trailing_logs: 500,
+                min_quorum: 3,
+                server_stabilization_time: Duration::from_secs(2),
+                ext: serde_json::Value::Null,
+            },
+            update_interval: Duration::from_millis(250),
+            reconcile_interval: Duration::from_secs(1),
+            cache_dir: None,
+        }
+    }
+}
+
+/// The service seen by autopilot.
+#[derive(Clone)]
+pub struct DemoApplication {
+    id: NodeId,
+    raft: OpenRaft<TypeConfig>,
+    machine: StateMachine,
+    config: Config,
+    /// Last successful probe, or first sight, of each server.
+    seen: Arc<Mutex<BTreeMap<NodeId, Instant>>>,
+    latest: Arc<Mutex<Option<State>>>,
+    dead_after: Duration,
+}
+
+impl DemoApplication {
+    fn seen(&self) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, Instant>> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Autopilot's latest state on this node.
+    pub fn latest_state(&self) -> Option<State> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Application for DemoApplication {
+    async fn autopilot_config(&self) -> Option<Config> {
+        Some(self.config.clone())
+    }
+
+    async fn known_servers(&self) -> BTreeMap<ServerId, Server> {
+        let data = self.machine.data().await;
+        let now = Instant::now();
+        let mut seen = self.seen();
+        data.servers
+            .iter()
+            .map(|(id, address)| {
+                let last = *seen.entry(*id).or_insert(now);
+                let alive = *id == self.id || now.duration_since(last) <= self.dead_after;
+                let mut server = Server::new(
+                    id.to_string(),
+                    address.clone(),
+                    if alive {
+                        NodeStatus::Alive
+                    } else {
+                        NodeStatus::Failed
+                    },
+                );
+                server.name = format!("node-{id}");
+                server.version = env!("CARGO_PKG_VERSION").to_owned();
+                server.raft_version = 3;
+                server.node_type = NodeType::voter();
+                (server.id.clone(), server)
+            })
+            .collect()
+    }
+
+    async fn fetch_server_stats(
+        &self,
+        servers: &BTreeMap<ServerId, Server>,
+        budget: Duration,
+    ) -> BTreeMap<ServerId, ServerStats> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let mut stats = BTreeMap::new();
+        let mut probes = JoinSet::new();
+        for (id, server) in servers {
+            if id.as_str() == self.id.to_string() {
+                stats.insert(
+                    id.clone(),
+                    ServerStats {
+                        last_contact: LastContact(0),
+                        last_term: metrics.current_term,
+                        last_index: metrics.last_log_index.unwrap_or(0),
+                    },
+                );
+                continue;
+            }
+            let (id, address) = (id.clone(), server.address.clone());
+            probes.spawn(async move {
+                let started = Instant::now();
+                let reply = call(&address, &Rpc::Ping, budget).await;
+                (id, started.elapsed(), reply)
+            });
+        }
+        while let Some(Ok((id, rtt, reply))) = probes.join_next().await {
+            if let Ok(Reply::Pong { term, last_index }) = reply {
+                if let Ok(node) = id.as_str().parse::<NodeId>() {
+                    self.seen().insert(node, Instant::now());
+                }
+                stats.insert(
+                    id,
+                    ServerStats {
+                        last_contact: LastContact::from_duration(rtt),
+                        last_term: term,
+                        last_index,
+                    },
+                );
+            }
+        }
+        stats
+    }
+
+    fn notify_state(&self, state: &State) {
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(state.clone());
+    }
+
+    async fn remove_failed_server(&self, server: &Server) {
+        let raft = self.raft.clone();
+        let id = server.id.clone();
+        tokio::spawn(async move {
+            let node = OpenraftNode::new(raft.clone());
+            if let Err(error) = crate::runtime::Raft::remove_server(&node, &id).await {
+                tracing::warn!(%id, %error, "cannot remove the failed server from Raft");
+            }
+            if let Ok(n) = id.as_str().parse::<NodeId>() {
+                let _ = raft.client_write(Request::Deregister { id: n }).await;
+            }
+        });
+    }
+
+    async fn store_policy(&self, record: &PolicyRecord) -> Result<(), String> {
+        self.raft
+            .client_write(Request::SetPolicy(record.clone()))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn stored_policy(&self) -> Option<PolicyRecord> {
+        self.machine.data().await.policy
+    }
+}
+
+/// One running demo node.
+#[derive(Clone)]
+pub struct DemoNode {
+    id: NodeId,
+    address: String,
+    raft: OpenRaft<TypeConfig>,
+    machine: StateMachine,
+    autopilot: Autopilot<OpenraftNode, DemoApplication>,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl DemoNode {
+    /// Starts a node: Raft, the RPC server, bootstrap or join, and the task that runs
+    /// autopilot while this node leads.
+    pub async fn start(options: NodeOptions) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(options.listen).await?;
+        let address = listener.local_addr()?.to_string();
+        let raft_config = openraft::Config {
+            cluster_name: "autopilot-demo".into(),
+            heartbeat_interval: 100,
+            election_timeout_min: 400,
+            election_timeout_max: 800,
+            ..openraft::Config::default()
+        }
+        .validate()?;
+        let machine = StateMachine::default();
+        let raft = OpenRaft::new(
+            options.id,
+            Arc::new(raft_config),
+            Network,
+            LogStore::default(),
+            machine.clone(),
+        )
+        .await?;
+        let app = DemoApplication {
+            id: options.id,
+            raft: raft.clone(),
+            machine: machine.clone(),
+            config: options.config.clone(),
+            seen: Arc::new(Mutex::new(BTreeMap::new())),
+            latest: Arc::new(Mutex::new(None)),
+            dead_after: options.config.last_contact_threshold * 2,
+        };
+        let host = PluginHost::new(PluginHostConfig {
+            cache: Some(ArtifactCache::new(
+                options
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(ArtifactCache::default_dir),
+            )),
+            ..PluginHostConfig::default()
+        })?;
+        let autopilot = Autopilot::builder(OpenraftNode::new(raft.clone()), app)
+            .update_interval(options.update_interval)
+            .reconcile_interval(options.reconcile_interval)
+            .reconciliation_enabled(true)
+            .plugin_host(host)
+            .build();
+        let node = Self {
+            id: options.id,
+            address: address.clone(),
+            raft: raft.clone(),
+            machine,
+            autopilot,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+
+        let serving = tokio::spawn(node.clone().serve(listener)).abort_handle();
+        node.tasks().push(serving);
+        if let Some(first) = options.bootstrap.iter().map(|(id, _)| *id).min()
+            && first == options.id
+        {
+            let members: BTreeMap<NodeId, BasicNode> = options
+                .bootstrap
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            raft.initialize(members).await?;
+        }
+        let leading = tokio::spawn(node.clone().lead(options.policy.clone())).abort_handle();
+        node.tasks().push(leading);
+        if let Some(peer) = options.join {
+            node.join(&peer).await?;
+        }
+        Ok(node)
+    }
+
+    /// The node's RPC address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The autopilot of this node (running only while it leads).
+    pub fn autopilot(&self) -> &Autopilot<OpenraftNode, DemoApplication> {
+        &self.autopilot
+    }
+
+    /// The openraft node.
+    pub fn raft(&self) -> &OpenRaft<TypeConfig> {
+        &self.raft
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::AbortHandle>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the node: its RPC server, autopilot and Raft (in-process tests use it as
+    /// a crash).
+    pub async fn shutdown(&self) {
+        for task in self.tasks().drain(..) {
+            task.abort();
+        }
+        self.autopilot.stop().await;
+        let _ = self.raft.shutdown().await;
+    }
+
+    async fn join(&self, peer: &str) -> anyhow::Result<()> {
+        let mut target = peer.to_owned();
+        let rpc = Rpc::Join {
+            id: self.id,
+            address: self.address.clone(),
+        };
+        for _ in 0..100 {
+            match call(&target, &rpc, Duration::from_secs(5)).await {
+                Ok(Reply::Ok) => return Ok(()),
+                Ok(Reply::NotLeader(Some((_, leader)))) => target = leader,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        anyhow::bail!("could not join the cluster through {peer}")
+    }
+
+    /// Runs autopilot while this node leads.
+    async fn lead(self, policy: Option<Vec<u8>>) {
+        let mut metrics = self.raft.metrics();
+        let mut leading = false;
+        loop {
+            let is_leader = metrics.borrow().state == ServerState::Leader;
+            if is_leader && !leading {
+                leading = true;
+                self.register_members().await;
+                self.autopilot.start().await;
+                if let Some(bytes) = &policy
+                    && self.machine.data().await.policy.is_none()
+                    && let Err(error) = self
+                        .autopilot
+                        .set_policy(PolicySource::Bytes(bytes.clone()))
+                        .await
+                {
+                    tracing::warn!(%error, "initial policy refused");
+                }
+            } else if !is_leader && leading {
+                leading = false;
+                self.autopilot.stop().await;
+            }
+            if metrics.changed().await.is_err() {
+                self.autopilot.stop().await;
+                return;
+            }
+        }
+    }
+
+    /// Registers the members of the Raft configuration the registry lacks (the
+    /// bootstrap members).
+    async fn register_members(&self) {
+        let data = self.machine.data().await;
+        let members: Vec<(NodeId, String)> = {
+            let metrics = self.raft.metrics().borrow().clone();
+            metrics
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, n)| (*id, n.addr.clone()))
+                .collect()
+        };
+        for (id, address) in members {
+            if !data.servers.contains_key(&id) {
+                let _ = self
+                    .raft
+                    .client_write(Request::Register { id, address })
+                    .await;
+            }
+        }
+    }
+
+    async fn serve(self, listener: TcpListener) {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let node = self.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                while let Ok(rpc) = read_frame::<Rpc>(&mut stream).await {
+                    let reply = node.handle(rpc).await;
+                    if write_frame(&mut stream, &reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+
+    fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        let address = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())?;
+        Some((leader, address))
+    }
+
+    fn leads(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    async fn handle(&self, rpc: Rpc) -> Reply {
+        match rpc {
+            Rpc::Append(r) => Reply::Append(self.raft.append_entries(r).await),
+            Rpc::Vote(r) => Reply::Vote(self.raft.vote(r).await),
+            Rpc::Snapshot(r) => Reply::Snapshot(self.raft.install_snapshot(r).await),
+            Rpc::Ping => {
+                let metrics = self.raft.metrics().borrow().clone();
+                Reply::Pong {
+                    term: metrics.current_term,
+                    last_index: metrics.last_log_index.unwrap_or(0),
+                }
+            }
+            Rpc::Elect => match self.raft.trigger().elect().await {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::Error(e.to_string()),
+            },
+            Rpc::Status => {
+                let metrics = self.raft.metrics().borrow().clone();
+                let autopilot = if self.leads() {
+                    serde_json::to_value(&*self.autopilot.state()).ok()
+                } else {
+                    None
+                };
+                Reply::Status(StatusReport {
+                    id: self.id,
+                    leader: metrics.state == ServerState::Leader,
+                    current_leader: metrics.current_leader,
+                    term: metrics.current_term,
+                    last_index: metrics.last_log_index.unwrap_or(0),
+                    autopilot,
+                })
+            }
+            _ if !self.leads() => Reply::NotLeader(self.leader()),
+            Rpc::Write(request) => match self.raft.client_write(request).await {
+                Ok(_) => Reply::Ok,
+                Err(e) => Reply::Error(e.to_string()),
+            },
+            Rpc::Read(key) => match self.raft.ensure_linearizable().await {
+                Ok(_) => Reply::Value(self.machine.data().await.kv.get(&key).cloned()),
+                Err(e) => Reply::Error(e.to_string()),
+            },
+            Rpc::Join { id, address } => {
+                if let Err(e) = self
+                    .raft
+                    .client_write(Request::Register {
+                        id,
+                        address: address.clone(),
+                    })
+                    .await
+                {
+                    return Reply::Error(e.to_string());
+                }
+                let server = Server::new(id.to_string(), address, NodeStatus::Alive);
+                match self.autopilot.add_server(&server).await {
+                    Ok(()) => Reply::Ok,
+                    Err(e) => Reply::Error(e.to_string()),
+                }
+            }
+            Rpc::SetPolicy(bytes) => {
+                match self.autopilot.set_policy(PolicySource::Bytes(bytes)).await {
+                    Ok(_) => Reply::Ok,
+                    Err(e) => Reply::Error(e.to_string()),
+                }
+            }
+        }
+    }
+}

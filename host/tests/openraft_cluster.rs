@@ -1,0 +1,174 @@
+//! End to end on real openraft nodes talking TCP on loopback (in one process): joining
+//! servers are promoted, a dead voter is cleaned up, autopilot continues on the new
+//! leader after the leader dies, and no acknowledged write is lost.
+
+#![cfg(feature = "openraft")]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use autopilot::openraft::network::{Reply, Rpc, call};
+use autopilot::openraft::{DemoNode, NodeId, NodeOptions, Request};
+use openraft::ServerState;
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address")
+}
+
+fn options(id: NodeId, listen: SocketAddr) -> NodeOptions {
+    let mut options = NodeOptions::new(id, listen);
+    options.cache_dir = Some(std::env::temp_dir().join("autopilot-test-cache"));
+    options
+}
+
+async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn leader_of(nodes: &BTreeMap<NodeId, DemoNode>) -> Option<DemoNode> {
+    nodes
+        .values()
+        .find(|n| n.raft().metrics().borrow().state == ServerState::Leader)
+        .cloned()
+}
+
+fn voters(node: &DemoNode) -> Vec<NodeId> {
+    node.raft()
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .collect()
+}
+
+async fn write(nodes: &BTreeMap<NodeId, DemoNode>, key: &str) -> bool {
+    let Some(leader) = leader_of(nodes) else {
+        return false;
+    };
+    let rpc = Rpc::Write(Request::Set {
+        key: key.to_owned(),
+        value: format!("value-{key}"),
+    });
+    matches!(
+        call(leader.address(), &rpc, Duration::from_secs(2)).await,
+        Ok(Reply::Ok)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_manages_a_real_openraft_cluster() {
+    let ports: Vec<SocketAddr> = (0..5).map(|_| free_port()).collect();
+    let bootstrap: Vec<(NodeId, String)> = (1..=3)
+        .map(|id| (id, ports[(id - 1) as usize].to_string()))
+        .collect();
+    let mut nodes = BTreeMap::new();
+    for id in 1..=3u64 {
+        let mut o = options(id, ports[(id - 1) as usize]);
+        o.bootstrap = bootstrap.clone();
+        nodes.insert(id, DemoNode::start(o).await.expect("node starts"));
+    }
+    let leader = wait_for("a leader", Duration::from_secs(10), async || {
+        leader_of(&nodes)
+    })
+    .await;
+    assert_eq!(voters(&leader).len(), 3);
+
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let key = format!("k{i}");
+        if write(&nodes, &key).await {
+            acknowledged.push(key);
+        }
+    }
+    assert!(
+        acknowledged.len() >= 15,
+        "writes go through: {}",
+        acknowledged.len()
+    );
+
+    // Two servers join: added as learners, promoted once stable.
+    for id in 4..=5u64 {
+        let mut o = options(id, ports[(id - 1) as usize]);
+        o.join = Some(leader.address().to_owned());
+        nodes.insert(id, DemoNode::start(o).await.expect("node joins"));
+    }
+    wait_for("five voters", Duration::from_secs(20), async || {
+        leader_of(&nodes).filter(|l| voters(l).len() == 5)
+    })
+    .await;
+
+    // A voter that is not the leader dies: cleaned up without losing quorum.
+    let leader = leader_of(&nodes).expect("leader");
+    let victim = *nodes
+        .keys()
+        .find(|id| **id != leader.id())
+        .expect("a follower");
+    nodes.remove(&victim).expect("victim").shutdown().await;
+    wait_for(
+        "the dead voter removed",
+        Duration::from_secs(20),
+        async || leader_of(&nodes).filter(|l| !voters(l).contains(&victim)),
+    )
+    .await;
+    for i in 20..30 {
+        let key = format!("k{i}");
+        if write(&nodes, &key).await {
+            acknowledged.push(key);
+        }
+    }
+
+    // The leader dies: another takes over and its autopilot carries on (it cleans up
+    // the old leader).
+    let old = leader_of(&nodes).expect("leader");
+    let old_id = old.id();
+    nodes.remove(&old_id).expect("old leader");
+    old.shutdown().await;
+    let new = wait_for("a new leader", Duration::from_secs(20), async || {
+        leader_of(&nodes)
+    })
+    .await;
+    assert_ne!(new.id(), old_id);
+    wait_for(
+        "the old leader removed",
+        Duration::from_secs(30),
+        async || leader_of(&nodes).filter(|l| !voters(l).contains(&old_id)),
+    )
+    .await;
+    assert_eq!(voters(&leader_of(&nodes).expect("leader")).len(), 3);
+
+    // No acknowledged write is lost.
+    let leader = leader_of(&nodes).expect("leader");
+    for key in &acknowledged {
+        let reply = call(
+            leader.address(),
+            &Rpc::Read(key.clone()),
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("read");
+        match reply {
+            Reply::Value(Some(v)) => assert_eq!(v, format!("value-{key}")),
+            other => panic!("acknowledged write {key} lost: {other:?}"),
+        }
+    }
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+}
