@@ -39,3 +39,9 @@ pub mod openraft;
 pub mod plan;
 pub mod plugin;
 pub mod runtime;
+
+/// The shipped policy components, built from `promoters/` by the build script.
+#[cfg(feature = "openraft")]
+pub mod components {
+    include!(concat!(env!("OUT_DIR"), "/promoters.rs"));
+}

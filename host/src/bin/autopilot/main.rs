@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 
 use std::sync::Arc;
 
+mod demo;
+mod node;
+
 use autopilot::core::StablePromoter;
 use autopilot::plan::{parse_snapshot, plan_round, render_table};
 use autopilot::plugin::{
@@ -26,6 +29,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// A live demo: autopilot managing a real openraft cluster of node processes on
+    /// loopback, with a client writing throughout (under a minute).
+    Demo,
+    /// Run one node of the demo service (a replicated key-value store on openraft with
+    /// autopilot on the leader).
+    Node {
+        /// The node's id (a number).
+        #[arg(long)]
+        id: u64,
+        /// Where to listen, e.g. 127.0.0.1:7001.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Start a new cluster with these members, e.g. 1=127.0.0.1:7001,2=...
+        #[arg(long, value_name = "ID=ADDR,...")]
+        bootstrap: Option<String>,
+        /// Join an existing cluster through this member's address.
+        #[arg(long, value_name = "ADDR")]
+        join: Option<String>,
+        /// The policy component to run when this node leads and none is recorded.
+        #[arg(long, value_name = "FILE.wasm")]
+        policy: Option<PathBuf>,
+    },
     /// Show what autopilot would do with a cluster snapshot, touching nothing.
     Plan {
         /// The snapshot (the reference's JSON layout); `-` reads standard input.
@@ -61,6 +86,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Demo => runtime()?.block_on(demo::run(demo::current_exe()?)),
+        Command::Node {
+            id,
+            listen,
+            bootstrap,
+            join,
+            policy,
+        } => runtime()?.block_on(node::run(id, listen, bootstrap, join, policy)),
         Command::Plan {
             inputs,
             promoter,
@@ -100,6 +133,13 @@ fn plan(inputs: &std::path::Path, promoter: Option<&std::path::Path>, json: bool
         print!("{}", render_table(&plan));
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn read_input(path: &std::path::Path) -> Result<String> {

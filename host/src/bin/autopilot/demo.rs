@@ -1,0 +1,577 @@
+//! `autopilot demo`: a live demonstration on a real openraft cluster of node processes
+//! on loopback. A client writes and reads the whole time while servers join, a voter
+//! dies, the leader dies, and the policy is swapped; a live table shows autopilot's
+//! view; a summary closes it.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use autopilot::openraft::network::{Reply, Rpc, StatusReport, call};
+use autopilot::openraft::{NodeId, Request};
+
+const RPC_TIMEOUT: Duration = Duration::from_millis(800);
+
+struct Cluster {
+    exe: PathBuf,
+    dir: PathBuf,
+    policy: PathBuf,
+    addresses: BTreeMap<NodeId, String>,
+    children: BTreeMap<NodeId, Child>,
+}
+
+impl Cluster {
+    fn spawn(&mut self, id: NodeId, bootstrap: Option<&str>, join: Option<&str>) -> Result<()> {
+        let address = self
+            .addresses
+            .get(&id)
+            .context("no address for the node")?
+            .clone();
+        let log = std::fs::File::create(self.dir.join(format!("node-{id}.log")))?;
+        let mut command = Command::new(&self.exe);
+        command
+            .args([
+                "node",
+                "--id",
+                &id.to_string(),
+                "--listen",
+                &address,
+                "--policy",
+            ])
+            .arg(&self.policy)
+            .env("AUTOPILOT_CACHE_DIR", self.dir.join("cache"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true);
+        if let Some(members) = bootstrap {
+            command.args(["--bootstrap", members]);
+        }
+        if let Some(peer) = join {
+            command.args(["--join", peer]);
+        }
+        self.children
+            .insert(id, command.spawn().context("cannot start a node process")?);
+        Ok(())
+    }
+
+    async fn kill(&mut self, id: NodeId) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill().await;
+        }
+    }
+
+    async fn kill_all(&mut self) {
+        let ids: Vec<NodeId> = self.children.keys().copied().collect();
+        for id in ids {
+            self.kill(id).await;
+        }
+    }
+
+    async fn statuses(&self) -> BTreeMap<NodeId, StatusReport> {
+        let mut out = BTreeMap::new();
+        for id in self.children.keys() {
+            if let Some(address) = self.addresses.get(id)
+                && let Ok(Reply::Status(status)) = call(address, &Rpc::Status, RPC_TIMEOUT).await
+            {
+                out.insert(*id, status);
+            }
+        }
+        out
+    }
+
+    async fn leader(&self) -> Option<(NodeId, StatusReport)> {
+        self.statuses().await.into_iter().find(|(_, s)| s.leader)
+    }
+}
+
+/// What the client saw.
+#[derive(Default)]
+struct Client {
+    acknowledged: Vec<String>,
+    attempts: u64,
+    last_ack: Option<Instant>,
+}
+
+/// The event log under the live view.
+#[derive(Default)]
+struct Events(Vec<(Duration, String)>);
+
+fn free_address() -> Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.to_string())
+}
+
+async fn leader_address(addresses: &BTreeMap<NodeId, String>) -> Option<String> {
+    for address in addresses.values() {
+        if let Ok(Reply::Status(s)) = call(address, &Rpc::Status, RPC_TIMEOUT).await
+            && s.leader
+        {
+            return Some(address.clone());
+        }
+    }
+    None
+}
+
+/// Runs the demo; returns an error if an acknowledged write was lost.
+pub async fn run(exe: PathBuf) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("autopilot-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let policy = dir.join("stable.wasm");
+    std::fs::write(&policy, autopilot::components::STABLE)?;
+    let mut addresses = BTreeMap::new();
+    for id in 1..=5 {
+        addresses.insert(id, free_address()?);
+    }
+    let mut cluster = Cluster {
+        exe,
+        dir: dir.clone(),
+        policy,
+        addresses,
+        children: BTreeMap::new(),
+    };
+    let result = tokio::select! {
+        result = script(&mut cluster) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    cluster.kill_all().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn wait_until<T>(
+    cluster: &Cluster,
+    timeout: Duration,
+    view: &View,
+    mut check: impl FnMut(&BTreeMap<NodeId, StatusReport>) -> Option<T>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let statuses = cluster.statuses().await;
+        view.render(&statuses);
+        if let Some(value) = check(&statuses) {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("the demo timed out (see the node logs)");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn voters(status: &StatusReport) -> Vec<String> {
+    status
+        .autopilot
+        .as_ref()
+        .and_then(|s| s["Voters"].as_array())
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn leader_view(statuses: &BTreeMap<NodeId, StatusReport>) -> Option<&StatusReport> {
+    statuses
+        .values()
+        .find(|s| s.leader && s.autopilot.is_some())
+}
+
+async fn script(cluster: &mut Cluster) -> Result<()> {
+    let started = Instant::now();
+    let events = Arc::new(Mutex::new(Events::default()));
+    let view = View {
+        started,
+        events: Arc::clone(&events),
+        live: std::io::stdout().is_terminal(),
+        last_print: Mutex::new(None),
+    };
+    let say = |text: String| {
+        if let Ok(mut e) = events.lock() {
+            e.0.push((started.elapsed(), text));
+        }
+    };
+
+    let members: String = (1..=3)
+        .map(|id| format!("{id}={}", cluster.addresses[&id]))
+        .collect::<Vec<_>>()
+        .join(",");
+    for id in 1..=3 {
+        cluster.spawn(id, Some(&members), None)?;
+    }
+    say("started nodes 1, 2 and 3 (3 voters)".into());
+    wait_until(cluster, Duration::from_secs(15), &view, |s| {
+        leader_view(s)
+            .filter(|l| {
+                voters(l).len() == 3 && l.autopilot.as_ref().is_some_and(|a| a["Healthy"] == true)
+            })
+            .map(|l| l.id)
+    })
+    .await?;
+    say("cluster healthy; a client writes a key every 20 ms".into());
+
+    // The client: writes and remembers what was acknowledged.
+    let client = Arc::new(Mutex::new(Client::default()));
+    let writer = {
+        let client = Arc::clone(&client);
+        let addresses = cluster.addresses.clone();
+        tokio::spawn(async move {
+            let mut leader = None;
+            let mut i = 0u64;
+            loop {
+                if leader.is_none() {
+                    leader = leader_address(&addresses).await;
+                }
+                if let Some(address) = leader.clone() {
+                    let key = format!("key-{i}");
+                    let rpc = Rpc::Write(Request::Set {
+                        key: key.clone(),
+                        value: format!("value-{i}"),
+                    });
+                    let ok = matches!(call(&address, &rpc, RPC_TIMEOUT).await, Ok(Reply::Ok));
+                    if let Ok(mut c) = client.lock() {
+                        c.attempts += 1;
+                        if ok {
+                            c.acknowledged.push(key);
+                            c.last_ack = Some(Instant::now());
+                        }
+                    }
+                    if ok {
+                        i += 1;
+                    } else {
+                        leader = None;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    // A freshly started autopilot waives the stabilization time until it has run that
+    // long; wait it out so the joins below show it.
+    let settle = Instant::now() + Duration::from_millis(2_500);
+    while Instant::now() < settle {
+        view.render(&cluster.statuses().await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Two servers join and are promoted once stable.
+    let join_peer = cluster.addresses[&1].clone();
+    let joined = Instant::now();
+    cluster.spawn(4, None, Some(&join_peer))?;
+    cluster.spawn(5, None, Some(&join_peer))?;
+    say("nodes 4 and 5 join (non-voters until stable for 2 s)".into());
+    wait_until(cluster, Duration::from_secs(20), &view, |s| {
+        leader_view(s)
+            .filter(|l| voters(l).len() == 5)
+            .map(|l| l.id)
+    })
+    .await?;
+    let promote_time = joined.elapsed();
+    say(format!(
+        "nodes 4 and 5 promoted: 5 voters ({:.1} s after joining)",
+        promote_time.as_secs_f64()
+    ));
+
+    // A voter that is not the leader dies.
+    let statuses = cluster.statuses().await;
+    let leader = statuses
+        .values()
+        .find(|s| s.leader)
+        .map(|s| s.id)
+        .context("no leader")?;
+    let victim = [2, 3, 4, 5, 1]
+        .into_iter()
+        .find(|id| *id != leader)
+        .context("no victim")?;
+    let killed = Instant::now();
+    cluster.kill(victim).await;
+    say(format!("killed voter {victim} (SIGKILL)"));
+    let victim_id = victim.to_string();
+    wait_until(cluster, Duration::from_secs(20), &view, |s| {
+        leader_view(s)
+            .filter(|l| !voters(l).contains(&victim_id) && voters(l).len() == 4)
+            .map(|l| l.id)
+    })
+    .await?;
+    let cleanup_time = killed.elapsed();
+    say(format!(
+        "voter {victim} detected failed and removed ({:.1} s); 4 voters, quorum kept",
+        cleanup_time.as_secs_f64()
+    ));
+
+    // Swap the policy.
+    let current = cluster
+        .leader()
+        .await
+        .map(|(id, _)| id)
+        .context("no leader")?;
+    let leader_address = cluster.addresses[&current].clone();
+    match call(
+        &leader_address,
+        &Rpc::SetPolicy(autopilot::components::CAUTIOUS.to_vec()),
+        Duration::from_secs(10),
+    )
+    .await
+    {
+        Ok(Reply::Ok) => {
+            say("swapped the policy: stable -> cautious (component, no restart)".into())
+        }
+        Ok(other) => bail!("the policy swap was refused: {other:?}"),
+        Err(e) => bail!("the policy swap failed: {e}"),
+    }
+    wait_until(cluster, Duration::from_secs(10), &view, |s| {
+        leader_view(s)
+            .filter(|l| {
+                l.autopilot
+                    .as_ref()
+                    .is_some_and(|a| a["Policy"]["Active"]["Name"] == "cautious")
+            })
+            .map(|l| l.id)
+    })
+    .await?;
+
+    // The leader dies.
+    let old_leader = cluster
+        .leader()
+        .await
+        .map(|(id, _)| id)
+        .context("no leader")?;
+    let acks_before = client.lock().map(|c| c.acknowledged.len()).unwrap_or(0);
+    let leader_killed = Instant::now();
+    cluster.kill(old_leader).await;
+    say(format!("killed the leader, node {old_leader}"));
+    let new_leader = wait_until(cluster, Duration::from_secs(20), &view, |s| {
+        leader_view(s).map(|l| l.id)
+    })
+    .await?;
+    let elect_time = leader_killed.elapsed();
+    say(format!(
+        "node {new_leader} leads ({:.1} s); its autopilot takes over",
+        elect_time.as_secs_f64()
+    ));
+    let resume_deadline = Instant::now() + Duration::from_secs(15);
+    let resume_time = loop {
+        let (n, last) = client
+            .lock()
+            .map(|c| (c.acknowledged.len(), c.last_ack))
+            .unwrap_or((0, None));
+        if n > acks_before && last.is_some_and(|t| t > leader_killed) {
+            break last
+                .map(|t| t.duration_since(leader_killed))
+                .unwrap_or_default();
+        }
+        if Instant::now() > resume_deadline {
+            bail!("writes did not resume after the leader died");
+        }
+        view.render(&cluster.statuses().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    say(format!(
+        "writes resumed {:.1} s after the leader died",
+        resume_time.as_secs_f64()
+    ));
+    let old_id = old_leader.to_string();
+    wait_until(cluster, Duration::from_secs(20), &view, |s| {
+        leader_view(s)
+            .filter(|l| !voters(l).contains(&old_id))
+            .map(|l| l.id)
+    })
+    .await?;
+    say(format!(
+        "old leader {old_leader} removed by the new leader's autopilot"
+    ));
+    wait_until(cluster, Duration::from_secs(10), &view, |s| {
+        leader_view(s)
+            .filter(|l| {
+                l.autopilot
+                    .as_ref()
+                    .is_some_and(|a| a["Policy"]["Active"]["Name"] == "cautious")
+            })
+            .map(|l| l.id)
+    })
+    .await?;
+    say(format!(
+        "node {new_leader} runs the recorded policy: cautious (replicated policy record)"
+    ));
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Stop writing; check every acknowledged write.
+    writer.abort();
+    let (acknowledged, attempts) = client
+        .lock()
+        .map(|c| (c.acknowledged.clone(), c.attempts))
+        .unwrap_or_default();
+    let reader = leader_address_of(cluster)
+        .await
+        .context("no leader to read from")?;
+    let mut lost = 0usize;
+    for key in &acknowledged {
+        match call(&reader, &Rpc::Read(key.clone()), Duration::from_secs(2)).await {
+            Ok(Reply::Value(Some(_))) => {}
+            _ => lost += 1,
+        }
+    }
+    let statuses = cluster.statuses().await;
+    view.force_render(&statuses);
+    println!();
+    println!("Summary");
+    println!(
+        "  time to promote the joining servers : {:.1} s (stabilization 2 s)",
+        promote_time.as_secs_f64()
+    );
+    println!(
+        "  time to clean up the dead voter     : {:.1} s",
+        cleanup_time.as_secs_f64()
+    );
+    println!(
+        "  time to elect a new leader          : {:.1} s",
+        elect_time.as_secs_f64()
+    );
+    println!(
+        "  time until writes resumed           : {:.1} s",
+        resume_time.as_secs_f64()
+    );
+    println!("  writes attempted                    : {attempts}");
+    println!(
+        "  writes acknowledged                 : {}",
+        acknowledged.len()
+    );
+    println!("  acknowledged writes lost            : {lost}");
+    println!(
+        "  total                               : {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if lost > 0 {
+        bail!("{lost} acknowledged writes were lost");
+    }
+    Ok(())
+}
+
+async fn leader_address_of(cluster: &Cluster) -> Option<String> {
+    let (id, _) = cluster.leader().await?;
+    cluster.addresses.get(&id).cloned()
+}
+
+/// The live terminal view: the leader's autopilot state and the event log.
+struct View {
+    started: Instant,
+    events: Arc<Mutex<Events>>,
+    live: bool,
+    last_print: Mutex<Option<Instant>>,
+}
+
+impl View {
+    fn render(&self, statuses: &BTreeMap<NodeId, StatusReport>) {
+        // Not a terminal: a frame every 2 s is enough for a log.
+        if !self.live {
+            let mut last = self
+                .last_print
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.force_render(statuses);
+    }
+
+    fn force_render(&self, statuses: &BTreeMap<NodeId, StatusReport>) {
+        let mut out = String::new();
+        if self.live {
+            out.push_str("\x1b[2J\x1b[H");
+        }
+        out.push_str(&format!(
+            "autopilot demo — {:.1} s — openraft cluster on loopback\n\n",
+            self.started.elapsed().as_secs_f64()
+        ));
+        match leader_view(statuses).and_then(|l| l.autopilot.clone().map(|a| (l.id, a))) {
+            Some((leader, state)) => out.push_str(&table(leader, &state)),
+            None => out.push_str("(no leader)\n"),
+        }
+        out.push_str("\nEvents\n");
+        if let Ok(events) = self.events.lock() {
+            for (at, text) in events.0.iter().rev().take(12).rev() {
+                out.push_str(&format!("  {:>5.1} s  {text}\n", at.as_secs_f64()));
+            }
+        }
+        if !self.live {
+            out.push_str("----\n");
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+fn table(leader: NodeId, state: &Value) -> String {
+    let mut out = format!(
+        "Leader: node {leader}   Healthy: {}   Failure tolerance: {}   Policy: {} {}\n\n",
+        state["Healthy"],
+        state["FailureTolerance"],
+        state["Policy"]["Active"]["Name"].as_str().unwrap_or("?"),
+        state["Policy"]["Active"]["Version"].as_str().unwrap_or("")
+    );
+    out.push_str(&format!(
+        "{:<4} {:<16} {:<10} {:<10} {:<8} {:<13} {:<13} {:>7}\n",
+        "ID", "Address", "Raft", "Type", "Healthy", "Stable for", "Last contact", "Index"
+    ));
+    let now = Some(chrono::DateTime::<chrono::Utc>::from(
+        std::time::SystemTime::now(),
+    ));
+    let empty = serde_json::Map::new();
+    for (id, server) in state["Servers"].as_object().unwrap_or(&empty) {
+        let stable_for = server["Health"]["StableSince"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .zip(now)
+            .map(|(since, now)| {
+                format!(
+                    "{:.1} s",
+                    (now - since.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0
+                )
+            })
+            .unwrap_or_default();
+        let contact = server["Stats"]["LastContact"]
+            .as_i64()
+            .map_or_else(String::new, |ns| {
+                if ns < 0 {
+                    "unknown".into()
+                } else {
+                    format!("{:.1} ms", ns as f64 / 1e6)
+                }
+            });
+        out.push_str(&format!(
+            "{:<4} {:<16} {:<10} {:<10} {:<8} {:<13} {:<13} {:>7}\n",
+            id,
+            server["Server"]["Address"].as_str().unwrap_or(""),
+            server["State"].as_str().unwrap_or(""),
+            server["Server"]["NodeType"].as_str().unwrap_or(""),
+            if server["Health"]["Healthy"] == true {
+                "yes"
+            } else {
+                "no"
+            },
+            stable_for,
+            contact,
+            server["Stats"]["LastIndex"]
+        ));
+    }
+    out
+}
+
+/// The path of this executable (the node processes run it too).
+pub fn current_exe() -> Result<PathBuf> {
+    std::env::current_exe().context("cannot locate the autopilot executable")
+}
