@@ -158,16 +158,33 @@ impl Application for DemoApplication {
                 (id, started.elapsed(), reply)
             });
         }
+        // Index and term from the leader's replication metrics (what each follower has
+        // matched), so they need no RPC; the probe gives liveness and last contact
+        // (openraft 0.9's metrics have no per-follower heartbeat times), and the
+        // follower's own figures when the leader has no replication entry for it.
+        let matched: BTreeMap<NodeId, (u64, u64)> = metrics
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|(id, log)| log.map(|l| (*id, (l.leader_id.term, l.index))))
+                    .collect()
+            })
+            .unwrap_or_default();
         while let Some(Ok((id, rtt, reply))) = probes.join_next().await {
             if let Ok(Reply::Pong { term, last_index }) = reply {
-                if let Ok(node) = id.as_str().parse::<NodeId>() {
+                let node = id.as_str().parse::<NodeId>().ok();
+                if let Some(node) = node {
                     self.seen().insert(node, Instant::now());
                 }
+                let (last_term, last_index) = node
+                    .and_then(|n| matched.get(&n).copied())
+                    .map_or((term, last_index), |(t, i)| (t.max(term), i));
                 stats.insert(
                     id,
                     ServerStats {
                         last_contact: LastContact::from_duration(rtt),
-                        last_term: term,
+                        last_term,
                         last_index,
                     },
                 );

@@ -99,6 +99,8 @@ struct Client {
     acknowledged: Vec<String>,
     attempts: u64,
     last_ack: Option<Instant>,
+    reads: u64,
+    stale_reads: u64,
 }
 
 /// The event log under the live view.
@@ -249,6 +251,18 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
                         i += 1;
                     } else {
                         leader = None;
+                    }
+                    // Every tenth round, read back an earlier acknowledged key.
+                    if ok && i % 10 == 0 {
+                        let key = format!("key-{}", i / 2);
+                        let read = call(&address, &Rpc::Read(key.clone()), RPC_TIMEOUT).await;
+                        if let Ok(mut c) = client.lock() {
+                            c.reads += 1;
+                            let expected = format!("value-{}", i / 2);
+                            if !matches!(read, Ok(Reply::Value(Some(ref v))) if *v == expected) {
+                                c.stale_reads += 1;
+                            }
+                        }
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -408,9 +422,9 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
 
     // Stop writing; check every acknowledged write.
     writer.abort();
-    let (acknowledged, attempts) = client
+    let (acknowledged, attempts, reads, failed_reads) = client
         .lock()
-        .map(|c| (c.acknowledged.clone(), c.attempts))
+        .map(|c| (c.acknowledged.clone(), c.attempts, c.reads, c.stale_reads))
         .unwrap_or_default();
     let reader = leader_address_of(cluster)
         .await
@@ -447,6 +461,7 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
         "  writes acknowledged                 : {}",
         acknowledged.len()
     );
+    println!("  reads during the run                : {reads} ({failed_reads} failed or stale)");
     println!("  acknowledged writes lost            : {lost}");
     println!(
         "  total                               : {:.1} s",
