@@ -253,7 +253,7 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
                         leader = None;
                     }
                     // Every tenth round, read back an earlier acknowledged key.
-                    if ok && i % 10 == 0 {
+                    if ok && i.is_multiple_of(10) {
                         let key = format!("key-{}", i / 2);
                         let read = call(&address, &Rpc::Read(key.clone()), RPC_TIMEOUT).await;
                         if let Ok(mut c) = client.lock() {
