@@ -22,7 +22,14 @@ fn main() {
 
     let mut consts = String::new();
     for (workspace, crates) in [
-        ("promoters", &["stable-promoter"][..]),
+        (
+            "promoters",
+            &[
+                "stable-promoter",
+                "cautious-promoter",
+                "redundancy-zones-promoter",
+            ][..],
+        ),
         (
             "tests/guests",
             &["adversary", "foreign-world", "wrong-version", "fs-importer"][..],

@@ -91,8 +91,8 @@ mod tests {
             .server("b", NonVoter, true, Duration::from_secs(15))
             .server("c", NonVoter, true, Duration::from_secs(25))
             .build();
-        let decisions = decide(&Cautious, &Config::default(), state, &["probation".into()])
-            .expect("decides");
+        let decisions =
+            decide(&Cautious, &Config::default(), state, &["probation".into()]).expect("decides");
         assert_eq!(decisions.changes.promotions, ["c"]);
         assert_eq!(decisions.node_types["b"], "probation");
         assert_eq!(decisions.node_types["c"], "voter");
