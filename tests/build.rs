@@ -28,6 +28,7 @@ fn main() {
                 "stable-promoter",
                 "cautious-promoter",
                 "redundancy-zones-promoter",
+                "upgrade-migration-promoter",
             ][..],
         ),
         (

@@ -60,6 +60,7 @@ struct SimServer {
     /// Log entries behind the leader.
     lag: u64,
     node_type: NodeType,
+    version: String,
 }
 
 #[derive(Debug)]
@@ -184,6 +185,18 @@ impl SimCluster {
         }
     }
 
+    /// The software version the application reports for the server.
+    pub fn set_version(&self, id: &str, version: &str) {
+        if let Some(s) = self.sim().servers.get_mut(id) {
+            s.version = version.to_owned();
+        }
+    }
+
+    /// The current leader.
+    pub fn leader(&self) -> Option<ServerId> {
+        self.sim().leader.clone()
+    }
+
     /// Makes the next `n` calls of a kind fail.
     pub fn fail_next(&self, kind: CallKind, n: u32) {
         self.sim().fail_next.insert(kind, n);
@@ -297,6 +310,7 @@ fn server_record(id: &str, s: &SimServer) -> Server {
     );
     server.name = id.to_owned();
     server.node_type = s.node_type.clone();
+    server.version.clone_from(&s.version);
     server
 }
 
@@ -343,6 +357,7 @@ impl SimServer {
             dead_status: NodeStatus::Failed,
             lag: 0,
             node_type: NodeType::voter(),
+            version: String::new(),
         }
     }
 }
