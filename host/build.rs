@@ -45,11 +45,25 @@ fn main() {
          `rustup target add wasm32-wasip2`)"
     );
     let dir = target.join("wasm32-wasip2/release");
-    let consts = format!(
-        "/// The stable policy component.\npub const STABLE: &[u8] = include_bytes!({:?});\n\
-         /// The cautious policy component.\npub const CAUTIOUS: &[u8] = include_bytes!({:?});\n",
-        dir.join("stable_promoter.wasm").display().to_string(),
-        dir.join("cautious_promoter.wasm").display().to_string(),
-    );
+    let mut consts = String::new();
+    for (name, file, what) in [
+        ("STABLE", "stable_promoter.wasm", "stable"),
+        ("CAUTIOUS", "cautious_promoter.wasm", "cautious"),
+        (
+            "REDUNDANCY_ZONES",
+            "redundancy_zones_promoter.wasm",
+            "redundancy-zones",
+        ),
+        (
+            "UPGRADE_MIGRATION",
+            "upgrade_migration_promoter.wasm",
+            "upgrade-migration",
+        ),
+    ] {
+        consts.push_str(&format!(
+            "/// The {what} policy component.\npub const {name}: &[u8] = include_bytes!({:?});\n",
+            dir.join(file).display().to_string()
+        ));
+    }
     std::fs::write(out.join("promoters.rs"), consts).expect("write promoters.rs");
 }

@@ -15,4 +15,4 @@ mod types;
 pub use adapter::{OpenraftNode, node_id};
 pub use service::{DemoApplication, DemoNode, NodeOptions};
 pub use store::{LogStore, StateMachine};
-pub use types::{Data, NodeId, Request, Response, TypeConfig};
+pub use types::{Data, NodeId, Registered, Request, Response, TypeConfig};

@@ -42,6 +42,8 @@ pub enum Rpc {
         id: NodeId,
         /// Its RPC address.
         address: String,
+        /// Its software version.
+        version: String,
     },
     /// Liveness probe.
     Ping,

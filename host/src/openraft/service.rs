@@ -45,6 +45,8 @@ pub struct NodeOptions {
     pub reconcile_interval: Duration,
     /// Where compiled policy components are cached.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// The software version this node reports (what upgrade policies compare).
+    pub version: String,
 }
 
 impl NodeOptions {
@@ -68,6 +70,7 @@ impl NodeOptions {
             update_interval: Duration::from_millis(250),
             reconcile_interval: Duration::from_secs(1),
             cache_dir: None,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }
@@ -110,7 +113,8 @@ impl Application for DemoApplication {
         let mut seen = self.seen();
         data.servers
             .iter()
-            .map(|(id, address)| {
+            .map(|(id, registered)| {
+                let address = &registered.address;
                 let last = *seen.entry(*id).or_insert(now);
                 let alive = *id == self.id || now.duration_since(last) <= self.dead_after;
                 let mut server = Server::new(
@@ -123,7 +127,7 @@ impl Application for DemoApplication {
                     },
                 );
                 server.name = format!("node-{id}");
-                server.version = env!("CARGO_PKG_VERSION").to_owned();
+                server.version.clone_from(&registered.version);
                 server.raft_version = 3;
                 server.node_type = NodeType::voter();
                 (server.id.clone(), server)
@@ -229,6 +233,7 @@ impl Application for DemoApplication {
 pub struct DemoNode {
     id: NodeId,
     address: String,
+    version: String,
     raft: OpenRaft<TypeConfig>,
     machine: StateMachine,
     autopilot: Autopilot<OpenraftNode, DemoApplication>,
@@ -285,6 +290,7 @@ impl DemoNode {
         let node = Self {
             id: options.id,
             address: address.clone(),
+            version: options.version.clone(),
             raft: raft.clone(),
             machine,
             autopilot,
@@ -305,8 +311,23 @@ impl DemoNode {
         }
         let leading = tokio::spawn(node.clone().lead(options.policy.clone())).abort_handle();
         node.tasks().push(leading);
-        if let Some(peer) = options.join {
-            node.join(&peer).await?;
+        // Every node announces itself (address and version) to the leader: a joining
+        // one to be added, a bootstrap one to be registered.
+        match options.join {
+            Some(peer) => node.join(&peer).await?,
+            None => {
+                let peers: Vec<String> = options.bootstrap.iter().map(|(_, a)| a.clone()).collect();
+                let announcing = node.clone();
+                let task = tokio::spawn(async move {
+                    for peer in peers.iter().cycle().take(peers.len() * 50) {
+                        if announcing.join(peer).await.is_ok() {
+                            return;
+                        }
+                    }
+                })
+                .abort_handle();
+                node.tasks().push(task);
+            }
         }
         Ok(node)
     }
@@ -350,8 +371,9 @@ impl DemoNode {
         let rpc = Rpc::Join {
             id: self.id,
             address: self.address.clone(),
+            version: self.version.clone(),
         };
-        for _ in 0..100 {
+        for _ in 0..20 {
             match call(&target, &rpc, Duration::from_secs(5)).await {
                 Ok(Reply::Ok) => return Ok(()),
                 Ok(Reply::NotLeader(Some((_, leader)))) => target = leader,
@@ -406,9 +428,18 @@ impl DemoNode {
         };
         for (id, address) in members {
             if !data.servers.contains_key(&id) {
+                let version = if id == self.id {
+                    self.version.clone()
+                } else {
+                    String::new()
+                };
                 let _ = self
                     .raft
-                    .client_write(Request::Register { id, address })
+                    .client_write(Request::Register {
+                        id,
+                        address,
+                        version,
+                    })
                     .await;
             }
         }
@@ -488,12 +519,17 @@ impl DemoNode {
                 Ok(_) => Reply::Value(self.machine.data().await.kv.get(&key).cloned()),
                 Err(e) => Reply::Error(e.to_string()),
             },
-            Rpc::Join { id, address } => {
+            Rpc::Join {
+                id,
+                address,
+                version,
+            } => {
                 if let Err(e) = self
                     .raft
                     .client_write(Request::Register {
                         id,
                         address: address.clone(),
+                        version,
                     })
                     .await
                 {

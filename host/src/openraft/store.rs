@@ -199,8 +199,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     Request::Set { key, value } => {
                         response.previous = machine.data.kv.insert(key, value);
                     }
-                    Request::Register { id, address } => {
-                        machine.data.servers.insert(id, address);
+                    Request::Register {
+                        id,
+                        address,
+                        version,
+                    } => {
+                        // A registration without a version keeps a known one.
+                        let entry = machine.data.servers.entry(id).or_default();
+                        entry.address = address;
+                        if !version.is_empty() {
+                            entry.version = version;
+                        }
                     }
                     Request::Deregister { id } => {
                         machine.data.servers.remove(&id);

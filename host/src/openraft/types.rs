@@ -27,6 +27,8 @@ pub enum Request {
         id: NodeId,
         /// Its RPC address.
         address: String,
+        /// Its software version (empty: unknown).
+        version: String,
     },
     /// Removes a server from the registry.
     Deregister {
@@ -51,13 +53,22 @@ openraft::declare_raft_types!(
         R = Response,
 );
 
+/// A server in the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// Its RPC address.
+    pub address: String,
+    /// Its software version (empty: unknown).
+    pub version: String,
+}
+
 /// The replicated data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Data {
     /// The key-value pairs.
     pub kv: BTreeMap<String, String>,
-    /// The registered servers and their addresses.
-    pub servers: BTreeMap<NodeId, String>,
+    /// The registered servers.
+    pub servers: BTreeMap<NodeId, Registered>,
     /// The autopilot policy record.
     pub policy: Option<PolicyRecord>,
 }

@@ -50,6 +50,9 @@ enum Command {
         /// The policy component to run when this node leads and none is recorded.
         #[arg(long, value_name = "FILE.wasm")]
         policy: Option<PathBuf>,
+        /// The software version this node reports (for upgrade policies).
+        #[arg(long, value_name = "SEMVER")]
+        software_version: Option<String>,
     },
     /// Show what autopilot would do with a cluster snapshot, touching nothing.
     Plan {
@@ -93,7 +96,15 @@ fn run(cli: Cli) -> Result<()> {
             bootstrap,
             join,
             policy,
-        } => runtime()?.block_on(node::run(id, listen, bootstrap, join, policy)),
+            software_version,
+        } => runtime()?.block_on(node::run(
+            id,
+            listen,
+            bootstrap,
+            join,
+            policy,
+            software_version,
+        )),
         Command::Plan {
             inputs,
             promoter,

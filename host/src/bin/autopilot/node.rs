@@ -31,8 +31,12 @@ pub async fn run(
     bootstrap: Option<String>,
     join: Option<String>,
     policy: Option<PathBuf>,
+    software_version: Option<String>,
 ) -> Result<()> {
     let mut options = NodeOptions::new(id, listen);
+    if let Some(version) = software_version {
+        options.version = version;
+    }
     if let Some(members) = bootstrap {
         options.bootstrap = parse_members(&members)?;
         if !options.bootstrap.iter().any(|(m, _)| *m == id) {
