@@ -3,8 +3,8 @@
 //! the `autopilot demo` and `autopilot node` commands run).
 //!
 //! openraft 0.9 (0.9.25): the stable line that builds with our pinned toolchain; the
-//! 0.10 alphas add leadership transfer but are not released. The adapter's transfer is
-//! the closest safe equivalent (see `adapter.rs`).
+//! 0.10 alphas add leadership transfer but are not released. Without it the adapter
+//! refuses transfers, the closest safe equivalent (see `adapter.rs`).
 
 mod adapter;
 pub mod network;

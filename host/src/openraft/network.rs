@@ -1,6 +1,6 @@
 //! The demo service's network: length-prefixed JSON messages over TCP, one request per
 //! round trip. Carries Raft's own RPCs and the service's (client writes and reads,
-//! joins, liveness probes, leadership hand-over, status, policy swaps).
+//! joins, liveness probes, status, policy swaps).
 
 use std::io;
 use std::time::Duration;
@@ -47,8 +47,6 @@ pub enum Rpc {
     },
     /// Liveness probe.
     Ping,
-    /// Leadership hand-over: start an election on this node now.
-    Elect,
     /// The node's view (and, on the leader, autopilot's state) for operators.
     Status,
     /// Swap the autopilot policy to this component (only the leader accepts it).

@@ -490,10 +490,6 @@ impl DemoNode {
                     last_index: metrics.last_log_index.unwrap_or(0),
                 }
             }
-            Rpc::Elect => match self.raft.trigger().elect().await {
-                Ok(()) => Reply::Ok,
-                Err(e) => Reply::Error(e.to_string()),
-            },
             Rpc::Status => {
                 let metrics = self.raft.metrics().borrow().clone();
                 let autopilot = if self.leads() {
