@@ -2,8 +2,10 @@
 //! `wasm32-wasip2`: the shipped policies (`promoters/`) and the adversarial test
 //! guests (`tests/guests/`). Emits a path constant per component into `guests.rs`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "../tools/wasm_build.rs"]
+mod wasm_build;
+
+use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(env("CARGO_MANIFEST_DIR"));
@@ -11,12 +13,9 @@ fn main() {
     let out = PathBuf::from(env("OUT_DIR"));
     // A target directory of its own, beside the outer one so clippy and test builds
     // share it (OUT_DIR is <target>/<profile>/build/<pkg>/out).
-    let target = out
-        .ancestors()
-        .nth(4)
-        .map_or_else(|| out.join("guests"), |t| t.join("guests"));
+    let target = wasm_build::guests_target(&out);
 
-    for dir in ["sdk", "wit", "promoters", "tests/guests"] {
+    for dir in ["tools", "sdk", "wit", "promoters", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
@@ -36,7 +35,7 @@ fn main() {
             &["adversary", "foreign-world", "wrong-version", "fs-importer"][..],
         ),
     ] {
-        build(&root.join(workspace).join("Cargo.toml"), &target);
+        wasm_build::build(&root.join(workspace).join("Cargo.toml"), &target);
         for name in crates {
             let file = target
                 .join("wasm32-wasip2/release")
@@ -54,34 +53,4 @@ fn main() {
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by cargo"))
-}
-
-fn build(manifest: &Path, target: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target)
-        // The outer build's flags and wrappers are for the host, not for wasm.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("RUSTC_WRAPPER")
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "building the components in {} failed (is the wasm32-wasip2 target installed? \
-         `rustup target add wasm32-wasip2`)",
-        manifest.display()
-    );
 }

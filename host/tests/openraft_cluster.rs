@@ -72,9 +72,12 @@ async fn write(nodes: &BTreeMap<NodeId, DemoNode>, key: &str) -> bool {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn autopilot_manages_a_real_openraft_cluster() {
-    let ports: Vec<SocketAddr> = (0..5).map(|_| free_port()).collect();
+/// Starts nodes 1 to 3 as a new cluster on the first three of `ports`, reporting
+/// `version`, and waits for a leader.
+async fn bootstrap_three(
+    ports: &[SocketAddr],
+    version: &str,
+) -> (BTreeMap<NodeId, DemoNode>, DemoNode) {
     let bootstrap: Vec<(NodeId, String)> = (1..=3)
         .map(|id| (id, ports[(id - 1) as usize].to_string()))
         .collect();
@@ -82,12 +85,20 @@ async fn autopilot_manages_a_real_openraft_cluster() {
     for id in 1..=3u64 {
         let mut o = options(id, ports[(id - 1) as usize]);
         o.bootstrap = bootstrap.clone();
+        o.version = version.to_owned();
         nodes.insert(id, DemoNode::start(o).await.expect("node starts"));
     }
     let leader = wait_for("a leader", Duration::from_secs(10), async || {
         leader_of(&nodes)
     })
     .await;
+    (nodes, leader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_manages_a_real_openraft_cluster() {
+    let ports: Vec<SocketAddr> = (0..5).map(|_| free_port()).collect();
+    let (mut nodes, leader) = bootstrap_three(&ports, env!("CARGO_PKG_VERSION")).await;
     assert_eq!(voters(&leader).len(), 3);
 
     let mut acknowledged = Vec::new();
@@ -178,22 +189,9 @@ async fn autopilot_manages_a_real_openraft_cluster() {
 /// leadership transfer that would follow is refused by the openraft 0.9 adapter (no
 /// safe way to do it), so the upgrade waits there with the leader in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upgrade_moves_votes_and_leadership_on_openraft() {
+async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
     let ports: Vec<SocketAddr> = (0..6).map(|_| free_port()).collect();
-    let bootstrap: Vec<(NodeId, String)> = (1..=3)
-        .map(|id| (id, ports[(id - 1) as usize].to_string()))
-        .collect();
-    let mut nodes = BTreeMap::new();
-    for id in 1..=3u64 {
-        let mut o = options(id, ports[(id - 1) as usize]);
-        o.bootstrap = bootstrap.clone();
-        o.version = "1.0.0".into();
-        nodes.insert(id, DemoNode::start(o).await.expect("node starts"));
-    }
-    let leader = wait_for("a leader", Duration::from_secs(10), async || {
-        leader_of(&nodes)
-    })
-    .await;
+    let (mut nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
     let swap = call(
         leader.address(),
         &Rpc::SetPolicy(autopilot::components::UPGRADE_MIGRATION.to_vec()),

@@ -258,11 +258,9 @@ fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::cli;
     use wasmtime_wasi::p2::bindings::sync::io as sync_io;
     let l = linker;
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<Sandbox, HasIo>(l, |t| {
-        WasiView_table(t)
-    })?;
-    sync_io::poll::add_to_linker::<Sandbox, HasIo>(l, WasiView_table)?;
-    sync_io::streams::add_to_linker::<Sandbox, HasIo>(l, WasiView_table)?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    sync_io::poll::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    sync_io::streams::add_to_linker::<Sandbox, HasIo>(l, table)?;
     cli::exit::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
     cli::environment::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
     cli::stdin::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
@@ -280,7 +278,7 @@ fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     non_snake_case,
     reason = "a function pointer standing in for a view accessor"
 )]
-fn WasiView_table(sandbox: &mut Sandbox) -> &mut ResourceTable {
+fn table(sandbox: &mut Sandbox) -> &mut ResourceTable {
     use wasmtime_wasi::WasiView;
     sandbox.ctx().table
 }

@@ -244,17 +244,6 @@ impl SimCluster {
         self.sim().states
     }
 
-    /// Voters in Raft that are alive.
-    pub fn live_voters(&self) -> usize {
-        let sim = self.sim();
-        sim.raft
-            .servers
-            .iter()
-            .filter(|s| s.suffrage == Suffrage::Voter)
-            .filter(|s| sim.servers.get(&s.id).is_some_and(|x| x.alive))
-            .count()
-    }
-
     /// Whether the live voters form a majority of the voters.
     pub fn has_quorum(&self) -> bool {
         self.sim().has_quorum()

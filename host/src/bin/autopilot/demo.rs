@@ -182,6 +182,17 @@ fn voters(status: &StatusReport) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The leader's id, once its autopilot runs the named policy.
+fn leader_running(statuses: &BTreeMap<NodeId, StatusReport>, policy: &str) -> Option<NodeId> {
+    leader_view(statuses)
+        .filter(|l| {
+            l.autopilot
+                .as_ref()
+                .is_some_and(|a| a["Policy"]["Active"]["Name"] == policy)
+        })
+        .map(|l| l.id)
+}
+
 fn leader_view(statuses: &BTreeMap<NodeId, StatusReport>) -> Option<&StatusReport> {
     statuses
         .values()
@@ -344,13 +355,7 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
         Err(e) => bail!("the policy swap failed: {e}"),
     }
     wait_until(cluster, Duration::from_secs(10), &view, |s| {
-        leader_view(s)
-            .filter(|l| {
-                l.autopilot
-                    .as_ref()
-                    .is_some_and(|a| a["Policy"]["Active"]["Name"] == "cautious")
-            })
-            .map(|l| l.id)
+        leader_running(s, "cautious")
     })
     .await?;
 
@@ -405,13 +410,7 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
         "old leader {old_leader} removed by the new leader's autopilot"
     ));
     wait_until(cluster, Duration::from_secs(10), &view, |s| {
-        leader_view(s)
-            .filter(|l| {
-                l.autopilot
-                    .as_ref()
-                    .is_some_and(|a| a["Policy"]["Active"]["Name"] == "cautious")
-            })
-            .map(|l| l.id)
+        leader_running(s, "cautious")
     })
     .await?;
     say(format!(
