@@ -11,7 +11,7 @@ use autopilot::core::{
 use proptest::prelude::*;
 
 fn id(i: usize) -> ServerId {
-    ServerId(format!("s{i:02}"))
+    ServerId::from(format!("s{i:02}"))
 }
 
 /// A random state: `n` servers, each with a raft state and health; maybe a leader.
@@ -147,7 +147,7 @@ fn arb_prune_case() -> impl Strategy<Value = PruneCase> {
                     suffrage: [Suffrage::Voter, Suffrage::Nonvoter, Suffrage::Staging]
                         [usize::from(suffrage)],
                     id: id(i),
-                    address: format!("10.0.0.{i}:8300"),
+                    address: format!("10.0.0.{i}:8300").into(),
                 });
                 // status 4: unknown to the application (stale).
                 let status = match status {

@@ -18,7 +18,7 @@ fn raft_server(suffrage: Suffrage, id: &str, address: &str) -> RaftServer {
     RaftServer {
         suffrage,
         id: ServerId::from(id),
-        address: address.to_owned(),
+        address: address.into(),
     }
 }
 

@@ -26,7 +26,7 @@ fn raft_server(suffrage: Suffrage, id: &str, address: &str) -> RaftServer {
     RaftServer {
         suffrage,
         id: ServerId::from(id),
-        address: address.to_owned(),
+        address: address.into(),
     }
 }
 
@@ -37,7 +37,7 @@ fn raft_config(servers: Vec<RaftServer>) -> RaftConfiguration {
 /// A server the application knows, of node type `voter`.
 fn known(id: &str, name: &str, address: &str, status: NodeStatus) -> Server {
     let mut server = Server::new(id, address, status);
-    server.name = name.to_owned();
+    server.name = name.into();
     server.node_type = NodeType::voter();
     server
 }
@@ -366,7 +366,7 @@ fn plans_nothing_when_dead_server_cleanup_is_off() {
 #[test]
 fn servers_without_a_node_type_are_not_potential_voters_so_failed_voter_stays() {
     let untyped = |id: &str, name: &str, address: &str, status| Server {
-        name: name.to_owned(),
+        name: name.into(),
         ..Server::new(id, address, status)
     };
     let alive_1 = untyped(

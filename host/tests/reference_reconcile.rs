@@ -20,7 +20,7 @@ const UNHEALTHY: bool = false;
 /// The reference fixtures' id for node `n`: its digit in the 8-4-4-4-12 UUID layout.
 fn id(n: u8) -> ServerId {
     let d = n.to_string();
-    ServerId(format!(
+    ServerId::from(format!(
         "{}-{}-{}-{}-{}",
         d.repeat(8),
         d.repeat(4),
@@ -37,8 +37,8 @@ fn address(n: u8) -> String {
 /// One alive server of the fixture cluster in the given role and health.
 fn server_state(n: u8, role: RaftState, healthy: bool) -> ServerState {
     let mut server = Server::new(id(n), address(n), NodeStatus::Alive);
-    server.name = format!("node{n}");
-    server.version = "1.9.0".to_owned();
+    server.name = format!("node{n}").into();
+    server.version = "1.9.0".into();
     server.raft_version = 3;
     ServerState {
         server,

@@ -276,7 +276,7 @@ fn inputs(now: Timestamp, c_stats: ServerStats, previous: Option<State>) -> Stat
                 .map(|id| RaftServer {
                     suffrage: Suffrage::Voter,
                     id: (*id).into(),
-                    address: format!("{id}:8300"),
+                    address: format!("{id}:8300").into(),
                 })
                 .collect(),
         },

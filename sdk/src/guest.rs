@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::bindings::autopilot::promoter::types as wit;
-use crate::policy::{Policy, decide};
+use crate::policy::{Policy, decide_in_place};
 use crate::types::{
     Config, FailedServers, Health, NodeStatus, PolicyError, RaftState, Server, ServerState, State,
     Stats, Timestamp,
@@ -12,44 +12,65 @@ use crate::types::{
 
 /// The `metadata` export.
 pub fn metadata<P: Policy + Default>() -> wit::PolicyInfo {
-    let m = P::default().metadata();
+    let policy = P::default();
+    let m = policy.metadata();
     wit::PolicyInfo {
         name: m.name,
         version: m.version,
+        reads_server_details: policy.reads_server_details(),
     }
 }
 
-/// Index of each server id in the state's order (the order the host sent). A
-/// `BTreeMap`, not a `HashMap`: hashing's random seed would import `wasi:random`,
-/// which the sandbox refuses.
-fn positions(ids: &[String]) -> std::collections::BTreeMap<&str, u32> {
-    ids.iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect()
+/// Finds ids among `ids` (sorted: the host sends servers in id order). Lookups in
+/// ascending order, the usual case, cost one comparison each; others a binary search.
+struct Positions<'a> {
+    ids: &'a [&'a str],
+    next: usize,
 }
 
-/// The position of `id`, or `u32::MAX` for an id not in the list: the host rejects it
-/// as a server not in the state (validation is the host's job, not the SDK's).
-fn position(positions: &std::collections::BTreeMap<&str, u32>, id: &str) -> u32 {
-    positions.get(id).copied().unwrap_or(u32::MAX)
+impl<'a> Positions<'a> {
+    fn new(ids: &'a [&'a str]) -> Self {
+        Self { ids, next: 0 }
+    }
+
+    /// The index of `id`, or `u32::MAX` for an id not in the list: the host rejects it
+    /// as a server not in the state (validation is the host's job, not the SDK's).
+    fn of(&mut self, id: &str) -> u32 {
+        let found = if self.ids.get(self.next) == Some(&id) {
+            Some(self.next)
+        } else {
+            self.ids.binary_search(&id).ok()
+        };
+        match found {
+            Some(i) => {
+                self.next = i + 1;
+                u32::try_from(i).unwrap_or(u32::MAX)
+            }
+            None => u32::MAX,
+        }
+    }
 }
 
 /// The `decide` export.
+///
+/// The instance that runs this is discarded after the call, so the state is leaked
+/// rather than dropped: freeing thousands of records memory is about to be reset
+/// anyway would only cost time.
 pub fn run_decide<P: Policy + Default>(
     config: wit::Config,
     state: wit::State,
     judge_node_types: Vec<String>,
 ) -> Result<wit::Decisions, wit::PolicyError> {
-    let ids: Vec<String> = state.servers.iter().map(|s| s.server.id.clone()).collect();
-    let decisions = decide(
+    let mut state = state_from(state);
+    let decisions = decide_in_place(
         &P::default(),
         &config_from(config),
-        state_from(state),
+        &mut state,
         &judge_node_types,
     )
     .map_err(error_to)?;
-    let at = positions(&ids);
+    let ids: Vec<&str> = state.servers.keys().map(String::as_str).collect();
+    let mut at = Positions::new(&ids);
     let mut names: Vec<String> = Vec::new();
     let mut node_types = Vec::with_capacity(decisions.node_types.len());
     for (id, node_type) in &decisions.node_types {
@@ -60,36 +81,43 @@ pub fn run_decide<P: Policy + Default>(
                 names.len() - 1
             }
         };
-        node_types.push((position(&at, id), u32::try_from(name).unwrap_or(u32::MAX)));
+        node_types.push((at.of(id), u32::try_from(name).unwrap_or(u32::MAX)));
     }
-    let changes = decisions.changes;
-    Ok(wit::Decisions {
-        server_ext: decisions
-            .server_ext
-            .into_iter()
-            .map(|(id, ext)| (position(&at, &id), ext))
-            .collect(),
-        state_ext: decisions.state_ext,
+    let potential_voters = judge_node_types
+        .iter()
+        .map(|t| decisions.potential_voter_types.contains(t))
+        .collect();
+    let changes = &decisions.changes;
+    let mut at = Positions::new(&ids);
+    let server_ext = decisions
+        .server_ext
+        .iter()
+        .map(|(id, ext)| (at.of(id), ext.clone()))
+        .collect();
+    let mut at = Positions::new(&ids);
+    let promotions = changes.promotions.iter().map(|id| at.of(id)).collect();
+    let mut at = Positions::new(&ids);
+    let demotions = changes.demotions.iter().map(|id| at.of(id)).collect();
+    let leader = changes
+        .leader
+        .as_deref()
+        .map(|id| Positions::new(&ids).of(id));
+    let out = wit::Decisions {
+        server_ext,
+        state_ext: decisions.state_ext.clone(),
         node_type_names: names,
         node_types,
-        potential_voters: judge_node_types
-            .iter()
-            .map(|t| decisions.potential_voter_types.contains(t))
-            .collect(),
+        potential_voters,
         changes: wit::Changes {
-            promotions: changes
-                .promotions
-                .iter()
-                .map(|id| position(&at, id))
-                .collect(),
-            demotions: changes
-                .demotions
-                .iter()
-                .map(|id| position(&at, id))
-                .collect(),
-            leader: changes.leader.as_deref().map(|id| position(&at, id)),
+            promotions,
+            demotions,
+            leader,
         },
-    })
+    };
+    drop(ids);
+    std::mem::forget(decisions);
+    std::mem::forget(state);
+    Ok(out)
 }
 
 /// The `filter-removals` export.
@@ -112,8 +140,17 @@ pub fn run_filter_removals<P: Policy + Default>(
         .filter_failed_server_removals(&config_from(config), &state_from(state), offered.clone())
         .map_err(error_to)?;
     let indices = |offered: &[String], kept: &[String]| -> Vec<u32> {
-        let at = positions(offered);
-        kept.iter().map(|id| position(&at, id)).collect()
+        // The offered lists are in the host's order, not sorted: index them by id.
+        // (A `BTreeMap`, not a `HashMap`: hashing's random seed would import
+        // `wasi:random`, which the sandbox refuses.)
+        let at: std::collections::BTreeMap<&str, u32> = offered
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        kept.iter()
+            .map(|id| at.get(id.as_str()).copied().unwrap_or(u32::MAX))
+            .collect()
     };
     let ids = |servers: &[Server]| servers.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
     Ok(wit::Removals {
@@ -146,18 +183,28 @@ fn config_from(c: wit::Config) -> Config {
 }
 
 fn server_from(s: wit::Server) -> Server {
+    let (name, address, version, meta) = match s.details {
+        Some(d) => (
+            d.name,
+            d.address,
+            d.version,
+            d.meta.map(|m| m.into_iter().collect()),
+        ),
+        // Not sent: the policy said it does not read them.
+        None => (String::new(), String::new(), String::new(), None),
+    };
     Server {
         id: s.id,
-        name: s.name,
-        address: s.address,
+        name,
+        address,
         node_status: match s.node_status {
             wit::NodeStatus::Unknown => NodeStatus::Unknown,
             wit::NodeStatus::Alive => NodeStatus::Alive,
             wit::NodeStatus::Failed => NodeStatus::Failed,
             wit::NodeStatus::Left => NodeStatus::Left,
         },
-        version: s.version,
-        meta: s.meta.map(|m| m.into_iter().collect()),
+        version,
+        meta,
         raft_version: s.raft_version,
         is_leader: s.is_leader,
         node_type: s.node_type,

@@ -69,6 +69,14 @@ pub trait Policy {
     fn is_potential_voter(&self, node_type: &str) -> bool {
         node_type == VOTER
     }
+
+    /// Whether the policy reads servers' names, addresses, versions or metadata.
+    /// When it returns `false` the host does not send them (those fields are empty
+    /// and `meta` is `None`), which makes each round cheaper; [`decide`] clears them
+    /// the same way, so native tests see what the component will. Default: `true`.
+    fn reads_server_details(&self) -> bool {
+        true
+    }
 }
 
 /// The stable policy's changes: every stable non-voter, in id order.
@@ -95,6 +103,19 @@ impl Policy for Stable {
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
+
+    /// The stable policy judges health, roles and stability only.
+    fn reads_server_details(&self) -> bool {
+        false
+    }
+}
+
+/// Clears what the host does not send to a policy that does not read server details.
+pub(crate) fn without_details(server: &mut crate::types::Server) {
+    server.name.clear();
+    server.address.clear();
+    server.version.clear();
+    server.meta = None;
 }
 
 /// Runs one round of a policy, as the host's `decide` call does: each server's
@@ -107,6 +128,21 @@ pub fn decide<P: Policy + ?Sized>(
     mut state: State,
     judge_node_types: &[String],
 ) -> Result<Decisions, PolicyError> {
+    if !policy.reads_server_details() {
+        for server in state.servers.values_mut() {
+            without_details(&mut server.server);
+        }
+    }
+    decide_in_place(policy, config, &mut state, judge_node_types)
+}
+
+/// [`decide`] on a state the caller keeps (annotated as the policy saw it last).
+pub(crate) fn decide_in_place<P: Policy + ?Sized>(
+    policy: &P,
+    config: &Config,
+    state: &mut State,
+    judge_node_types: &[String],
+) -> Result<Decisions, PolicyError> {
     let mut decisions = Decisions::default();
     for (id, server) in state.servers.iter_mut() {
         if let Some(ext) = policy.server_ext(config, server)? {
@@ -114,17 +150,26 @@ pub fn decide<P: Policy + ?Sized>(
             decisions.server_ext.insert(id.clone(), ext);
         }
     }
-    if let Some(ext) = policy.state_ext(config, &state)? {
+    if let Some(ext) = policy.state_ext(config, state)? {
         state.ext = Some(ext.clone());
         decisions.state_ext = Some(ext);
     }
-    decisions.node_types = policy.node_types(config, &state)?;
-    for (id, node_type) in &decisions.node_types {
-        if let Some(server) = state.servers.get_mut(id) {
+    decisions.node_types = policy.node_types(config, state)?;
+    // Both maps are sorted by id: one pass, no lookups.
+    let mut types = decisions.node_types.iter().peekable();
+    for (id, server) in state.servers.iter_mut() {
+        // Equality first: it is the usual case, and one comparison settles it.
+        let mut found = types.next_if(|(t, _)| *t == id);
+        while found.is_none() && types.next_if(|(t, _)| *t < id).is_some() {
+            found = types.next_if(|(t, _)| *t == id);
+        }
+        if let Some((_, node_type)) = found
+            && server.server.node_type != *node_type
+        {
             server.server.node_type.clone_from(node_type);
         }
     }
-    decisions.changes = policy.changes(config, &state)?;
+    decisions.changes = policy.changes(config, state)?;
     decisions.potential_voter_types = judge_node_types
         .iter()
         .filter(|t| policy.is_potential_voter(t))

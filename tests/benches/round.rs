@@ -25,7 +25,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 fn scenario(n: usize) -> StateInputs {
     let now = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("valid");
-    let id = |i: usize| ServerId(format!("{i:08x}-0000-4000-8000-{i:012x}"));
+    let id = |i: usize| ServerId::from(format!("{i:08x}-0000-4000-8000-{i:012x}"));
     let mut raft = RaftConfiguration::default();
     let mut known = BTreeMap::new();
     let mut stats = BTreeMap::new();
@@ -38,13 +38,15 @@ fn scenario(n: usize) -> StateInputs {
                 Suffrage::Nonvoter
             },
             id: id(i),
-            address: address.clone(),
+            address: address.as_str().into(),
         });
         let mut server = Server::new(id(i), address, NodeStatus::Alive);
-        server.name = format!("node-{i}");
+        server.name = format!("node-{i}").into();
         server.version = "1.17.0".into();
         server.raft_version = 3;
-        server.meta = Some([("zone".to_owned(), format!("zone-{}", i % 3))].into());
+        server.meta = Some(std::sync::Arc::new(
+            [("zone".to_owned(), format!("zone-{}", i % 3))].into(),
+        ));
         server.is_leader = i == 0;
         known.insert(id(i), server);
         stats.insert(

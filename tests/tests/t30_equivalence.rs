@@ -62,7 +62,7 @@ fn inputs(
     stabilization: u64,
     min_quorum: u32,
 ) -> StateInputs {
-    let id = |i: usize| ServerId(format!("server-{i:02}"));
+    let id = |i: usize| ServerId::from(format!("server-{i:02}"));
     let now = at(1_000);
     let config = Config {
         cleanup_dead_servers: true,
@@ -81,7 +81,7 @@ fn inputs(
             suffrage: [Suffrage::Voter, Suffrage::Nonvoter, Suffrage::Staging]
                 [usize::from(s.suffrage)],
             id: id(i),
-            address: format!("10.0.0.{i}:8300"),
+            address: format!("10.0.0.{i}:8300").into(),
         });
         if let Some((status, voter_type)) = s.known {
             let status = match status {
@@ -91,9 +91,11 @@ fn inputs(
                 _ => NodeStatus::Unknown,
             };
             let mut server = Server::new(id(i), format!("10.0.0.{i}:8300"), status);
-            server.name = format!("node{i}");
+            server.name = format!("node{i}").into();
             server.version = "1.2.3".into();
-            server.meta = Some([("zone".to_owned(), format!("z{}", i % 3))].into());
+            server.meta = Some(std::sync::Arc::new(
+                [("zone".to_owned(), format!("z{}", i % 3))].into(),
+            ));
             server.node_type = if voter_type {
                 NodeType::voter()
             } else {

@@ -4,10 +4,12 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::text::Text;
+
 /// A Raft server id, as Raft knows it (the same id the application uses).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ServerId(pub String);
+pub struct ServerId(pub Text);
 
 impl ServerId {
     /// The id as text.
@@ -24,12 +26,18 @@ impl fmt::Display for ServerId {
 
 impl From<&str> for ServerId {
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self(s.into())
     }
 }
 
 impl From<String> for ServerId {
     fn from(s: String) -> Self {
+        Self(s.into())
+    }
+}
+
+impl From<Text> for ServerId {
+    fn from(s: Text) -> Self {
         Self(s)
     }
 }
@@ -69,7 +77,7 @@ impl fmt::Display for NodeStatus {
 /// may invent its own, such as `zone-standby`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct NodeType(pub String);
+pub struct NodeType(pub Text);
 
 impl NodeType {
     /// The stable policy's only node type.
@@ -77,7 +85,8 @@ impl NodeType {
 
     /// The `voter` node type.
     pub fn voter() -> Self {
-        Self(Self::VOTER.to_owned())
+        static VOTER: std::sync::OnceLock<Text> = std::sync::OnceLock::new();
+        Self(Text::interned(&VOTER, Self::VOTER))
     }
 
     /// The node type as text (empty when no policy set one).
@@ -94,7 +103,13 @@ impl fmt::Display for NodeType {
 
 impl From<&str> for NodeType {
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self(s.into())
+    }
+}
+
+impl From<String> for NodeType {
+    fn from(s: String) -> Self {
+        Self(s.into())
     }
 }
 

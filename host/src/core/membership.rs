@@ -122,7 +122,7 @@ pub fn apply_actions(raft_config: &mut RaftConfiguration, actions: &[Action]) {
                         if matches!(action, Action::AddVoter { .. }) {
                             server.suffrage = Suffrage::Voter;
                         }
-                        address.clone_into(&mut server.address);
+                        server.address = address.as_str().into();
                     }
                     None => {
                         let suffrage = if matches!(action, Action::AddVoter { .. }) {
@@ -135,7 +135,7 @@ pub fn apply_actions(raft_config: &mut RaftConfiguration, actions: &[Action]) {
                         raft_config.servers.push(super::server::RaftServer {
                             suffrage,
                             id: id.clone(),
-                            address: address.clone(),
+                            address: address.as_str().into(),
                         });
                     }
                 }
@@ -169,12 +169,12 @@ pub fn apply_action(raft_config: &mut RaftConfiguration, action: &Action) {
         match config.servers.iter_mut().find(|s| &s.id == id) {
             Some(s) => {
                 s.suffrage = suffrage;
-                address.clone_into(&mut s.address);
+                s.address = address.into();
             }
             None => config.servers.push(RaftServer {
                 suffrage,
                 id: id.clone(),
-                address: address.to_owned(),
+                address: address.into(),
             }),
         }
     };

@@ -16,6 +16,7 @@ pub mod prune;
 pub mod reconcile;
 pub mod server;
 pub mod state;
+pub mod text;
 pub mod time;
 
 pub use action::Action;
@@ -34,4 +35,5 @@ pub use server::{
     LastContact, RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
 };
 pub use state::{State, compare_servers, sort_servers};
+pub use text::Text;
 pub use time::Timestamp;

@@ -67,7 +67,7 @@ pub fn plan_reconcile(state: &State, changes: &RaftChanges) -> Result<Vec<Action
         }
         actions.push(Action::AddVoter {
             id: id.clone(),
-            address: server.server.address.clone(),
+            address: server.server.address.to_string(),
         });
         promoted = true;
     }
@@ -88,7 +88,7 @@ pub fn plan_reconcile(state: &State, changes: &RaftChanges) -> Result<Vec<Action
         Some(wanted) if wanted != current_leader => match state.servers.get(wanted) {
             Some(server) => Ok(vec![Action::LeadershipTransfer {
                 id: wanted.clone(),
-                address: server.server.address.clone(),
+                address: server.server.address.to_string(),
             }]),
             None => Err(ReconcileError::UnknownLeader(wanted.clone())),
         },

@@ -1,6 +1,7 @@
 //! One server as the Raft configuration, the application and autopilot see it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use serde_json::Value;
 
 use super::ids::{NodeStatus, NodeType, RaftState, ServerId, Suffrage};
 use super::json::null_as_default;
+use super::text::Text;
 use super::time::{Timestamp, rfc3339, zero_time};
 
 /// One entry of the Raft configuration.
@@ -21,7 +23,7 @@ pub struct RaftServer {
     pub id: ServerId,
     /// The address Raft reaches it at.
     #[serde(rename = "Address")]
-    pub address: String,
+    pub address: Text,
 }
 
 /// The Raft configuration: every server Raft knows, in configuration order.
@@ -55,19 +57,20 @@ pub struct Server {
     pub id: ServerId,
     /// A human name.
     #[serde(rename = "Name", default, deserialize_with = "null_as_default")]
-    pub name: String,
+    pub name: Text,
     /// The address (in a state, always the one Raft uses).
     #[serde(rename = "Address", default, deserialize_with = "null_as_default")]
-    pub address: String,
+    pub address: Text,
     /// The application's view of the server's liveness.
     #[serde(rename = "NodeStatus")]
     pub node_status: NodeStatus,
     /// The server's software version.
     #[serde(rename = "Version", default, deserialize_with = "null_as_default")]
-    pub version: String,
-    /// Free-form metadata (`null` when the application gave none).
+    pub version: Text,
+    /// Free-form metadata (`null` when the application gave none); shared, since
+    /// every round copies it and nothing changes it.
     #[serde(rename = "Meta", default)]
-    pub meta: Option<BTreeMap<String, String>>,
+    pub meta: Option<Arc<BTreeMap<String, String>>>,
     /// The Raft protocol version the server speaks.
     #[serde(rename = "RaftVersion", default)]
     pub raft_version: i64,
@@ -84,13 +87,13 @@ pub struct Server {
 
 impl Server {
     /// A server record with just an id, an address and a status.
-    pub fn new(id: impl Into<ServerId>, address: impl Into<String>, status: NodeStatus) -> Self {
+    pub fn new(id: impl Into<ServerId>, address: impl Into<Text>, status: NodeStatus) -> Self {
         Self {
             id: id.into(),
-            name: String::new(),
+            name: Text::default(),
             address: address.into(),
             node_status: status,
-            version: String::new(),
+            version: Text::default(),
             meta: None,
             raft_version: 0,
             is_leader: false,

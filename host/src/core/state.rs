@@ -78,7 +78,7 @@ fn leader_ser<S: Serializer>(leader: &Option<ServerId>, s: S) -> Result<S::Ok, S
 
 fn leader_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ServerId>, D::Error> {
     let text = Option::<String>::deserialize(d)?.unwrap_or_default();
-    Ok((!text.is_empty()).then_some(ServerId(text)))
+    Ok((!text.is_empty()).then_some(ServerId(text.into())))
 }
 
 impl State {

@@ -131,8 +131,8 @@ impl Raft for OpenraftNode {
                     } else {
                         Suffrage::Nonvoter
                     },
-                    id: ServerId(id.to_string()),
-                    address: node.addr,
+                    id: ServerId(id.to_string().into()),
+                    address: node.addr.into(),
                 })
                 .collect(),
         })

@@ -126,8 +126,8 @@ impl Application for DemoApplication {
                         NodeStatus::Failed
                     },
                 );
-                server.name = format!("node-{id}");
-                server.version.clone_from(&registered.version);
+                server.name = format!("node-{id}").into();
+                server.version = registered.version.as_str().into();
                 server.raft_version = 3;
                 server.node_type = NodeType::voter();
                 (server.id.clone(), server)

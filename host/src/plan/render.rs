@@ -45,8 +45,8 @@ pub fn render_table(plan: &Plan) -> String {
         .map(|(id, s)| {
             [
                 id.to_string(),
-                s.server.name.clone(),
-                s.server.address.clone(),
+                s.server.name.to_string(),
+                s.server.address.to_string(),
                 s.state.to_string(),
                 s.server.node_type.to_string(),
                 s.server.node_status.to_string(),

@@ -118,7 +118,7 @@ pub fn parse_snapshot(text: &str) -> Result<StateInputs, SnapshotError> {
             .into_iter()
             .filter_map(|(id, s)| s.map(|s| (id, s)))
             .collect(),
-        leader_id: (!snapshot.leader_id.is_empty()).then_some(ServerId(snapshot.leader_id)),
+        leader_id: (!snapshot.leader_id.is_empty()).then_some(ServerId(snapshot.leader_id.into())),
         current_state,
     })
 }

@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower,
+};
 use wasmtime::{Store, Trap};
 
-use super::bindings::{Promoter as Bindings, PromoterPre, wit};
+use super::bindings::wit;
 use super::convert;
 use super::error::PluginError;
 use super::host::{EPOCH_TICK, HostInner};
@@ -23,13 +26,61 @@ pub struct PolicyInfo {
     pub version: String,
     /// The sha256 of the component's bytes, hex.
     pub digest: String,
+    /// Whether the policy reads servers' names, addresses, versions and metadata
+    /// (from its `metadata` export); when not, the host does not send them.
+    pub reads_server_details: bool,
 }
+
+/// Where a component's three policy functions are, found once at load.
+pub(crate) struct PolicyExports {
+    metadata: ComponentExportIndex,
+    decide: ComponentExportIndex,
+    filter_removals: ComponentExportIndex,
+}
+
+impl PolicyExports {
+    /// The functions of the policy interface `interface` (the export name the
+    /// component uses) in `component`.
+    pub(crate) fn find(component: &Component, interface: &str) -> Result<Self, PluginError> {
+        let missing = |what: &str| PluginError::MissingExport {
+            found: format!("{interface} without `{what}`"),
+            expected: super::host::POLICY_INTERFACE.to_owned(),
+        };
+        let (_, instance) = component
+            .get_export(None, interface)
+            .ok_or_else(|| missing(interface))?;
+        let func = |name: &str| {
+            component
+                .get_export_index(Some(&instance), name)
+                .ok_or_else(|| missing(name))
+        };
+        Ok(Self {
+            metadata: func("metadata")?,
+            decide: func("decide")?,
+            filter_removals: func("filter-removals")?,
+        })
+    }
+}
+
+/// `decide`'s parameters, lowered from borrowed core data.
+type DecideParams<'a> = (
+    &'a convert::ConfigIn,
+    &'a convert::StateIn<'a>,
+    &'a [&'a str],
+);
+/// `filter-removals`' parameters.
+type FilterParams<'a> = (
+    &'a convert::ConfigIn,
+    &'a convert::StateIn<'a>,
+    &'a convert::FailedIn<'a>,
+);
 
 /// A compiled, checked policy component, ready to run. Each call gets a fresh
 /// instance in its own store, so no state leaks from one call to the next.
 pub struct ComponentPolicy {
     host: Arc<HostInner>,
-    pre: PromoterPre<Sandbox>,
+    pre: InstancePre<Sandbox>,
+    exports: PolicyExports,
     info: PolicyInfo,
 }
 
@@ -46,20 +97,35 @@ const MAX_NAME: usize = 128;
 impl ComponentPolicy {
     pub(crate) fn new(
         host: Arc<HostInner>,
-        pre: PromoterPre<Sandbox>,
+        pre: InstancePre<Sandbox>,
+        exports: PolicyExports,
         digest: String,
     ) -> Result<Self, PluginError> {
         let mut policy = Self {
             host,
             pre,
+            exports,
             info: PolicyInfo {
                 name: String::new(),
                 version: String::new(),
                 digest,
+                reads_server_details: true,
             },
         };
-        let meta = policy
-            .call(|store, bindings| bindings.autopilot_promoter_policy().call_metadata(store))?;
+        // Every function's signature is checked against the contract once, here, so a
+        // component with other types is refused at load rather than at its first round.
+        let (meta,) = policy.call(|store, instance| {
+            let e = &policy.exports;
+            typed::<DecideParams<'_>, (Result<wit::Decisions, wit::PolicyError>,)>(
+                store, instance, &e.decide,
+            )?;
+            typed::<FilterParams<'_>, (Result<wit::Removals, wit::PolicyError>,)>(
+                store,
+                instance,
+                &e.filter_removals,
+            )?;
+            typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)?.call(store, ())
+        })?;
         if meta.name.is_empty() || meta.name.len() > MAX_NAME || meta.version.len() > MAX_NAME {
             return Err(PluginError::InvalidOutput(format!(
                 "metadata must give a name of 1 to {MAX_NAME} bytes and a version of at most {MAX_NAME}"
@@ -67,6 +133,7 @@ impl ComponentPolicy {
         }
         policy.info.name = meta.name;
         policy.info.version = meta.version;
+        policy.info.reads_server_details = meta.reads_server_details;
         Ok(policy)
     }
 
@@ -83,7 +150,7 @@ impl ComponentPolicy {
     /// not be the caller's.
     fn call<R: Send>(
         &self,
-        f: impl FnOnce(&mut Store<Sandbox>, &Bindings) -> wasmtime::Result<R> + Send,
+        f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R> + Send,
     ) -> Result<R, PluginError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return self.call_here(f);
@@ -100,7 +167,7 @@ impl ComponentPolicy {
 
     fn call_here<R>(
         &self,
-        f: impl FnOnce(&mut Store<Sandbox>, &Bindings) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let limits = &self.host.limits;
         let mut store = Store::new(
@@ -115,7 +182,7 @@ impl ComponentPolicy {
         let result = self
             .pre
             .instantiate(&mut store)
-            .and_then(|bindings| f(&mut store, &bindings));
+            .and_then(|instance| f(&mut store, &instance));
         self.forward_output(store.data());
         result.map_err(|e| self.classify(&e, store.data()))
     }
@@ -167,15 +234,16 @@ impl ComponentPolicy {
         judge: &[NodeType],
     ) -> Result<Decisions, PluginError> {
         let wit_config = convert::config(config);
-        let wit_state = convert::state(state, config);
-        let judged: Vec<String> = judge.iter().map(|t| t.0.clone()).collect();
-        let raw = self.call(|store, bindings| {
-            bindings.autopilot_promoter_policy().call_decide(
+        let meta = convert::state_meta(state, self.info.reads_server_details);
+        let wit_state = convert::state(state, config, &meta);
+        let judged: Vec<&str> = judge.iter().map(NodeType::as_str).collect();
+        let (raw,) = self.call(|store, instance| {
+            typed::<DecideParams<'_>, (Result<wit::Decisions, wit::PolicyError>,)>(
                 store,
-                &wit_config,
-                &wit_state,
-                &judged,
-            )
+                instance,
+                &self.exports.decide,
+            )?
+            .call(store, (&wit_config, &wit_state, &judged))
         })?;
         let raw = raw.map_err(policy_error)?;
         validate::decisions(state, judge, raw, self.host.limits.ext_bytes)
@@ -189,18 +257,34 @@ impl ComponentPolicy {
         failed: &FailedServers,
     ) -> Result<FailedServers, PluginError> {
         let wit_config = convert::config(config);
-        let wit_state = convert::state(state, config);
-        let wit_failed = convert::failed(failed);
-        let raw = self.call(|store, bindings| {
-            bindings.autopilot_promoter_policy().call_filter_removals(
+        let details = self.info.reads_server_details;
+        let meta = convert::state_meta(state, details);
+        let wit_state = convert::state(state, config, &meta);
+        let failed_meta = convert::failed_meta(failed, details);
+        let wit_failed = convert::failed(failed, &failed_meta);
+        let (raw,) = self.call(|store, instance| {
+            typed::<FilterParams<'_>, (Result<wit::Removals, wit::PolicyError>,)>(
                 store,
-                &wit_config,
-                &wit_state,
-                &wit_failed,
-            )
+                instance,
+                &self.exports.filter_removals,
+            )?
+            .call(store, (&wit_config, &wit_state, &wit_failed))
         })?;
         validate::filtered(failed, raw.map_err(policy_error)?)
     }
+}
+
+/// The function at `index`, checked against the contract's signature `P -> R`.
+fn typed<P, R>(
+    store: &mut Store<Sandbox>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+) -> wasmtime::Result<wasmtime::component::TypedFunc<P, R>>
+where
+    P: ComponentNamedList + Lower,
+    R: ComponentNamedList + Lift,
+{
+    instance.get_typed_func::<P, R>(store, index)
 }
 
 fn policy_error(e: wit::PolicyError) -> PluginError {

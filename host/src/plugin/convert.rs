@@ -1,10 +1,17 @@
-//! Core types to WIT types, for the call into a policy.
+//! Core types to the contract's types, for the call into a policy.
+//!
+//! The records here mirror `wit/promoter.wit` field for field, but borrow their strings
+//! from the core state instead of owning copies: wasmtime writes each string straight
+//! from the state into the guest's memory, so a round makes no host-side copies of the
+//! servers it sends. Field names and order must match the WIT (the type check when a
+//! call is prepared rejects any difference, and the tests would catch it first).
 
 use serde_json::Value;
+use wasmtime::component::{ComponentType, Lower};
 
 use super::bindings::wit;
 use crate::core::{
-    Config, FailedServers, NodeStatus, RaftState, Server, ServerState, State, Timestamp,
+    Config, FailedServers, NodeStatus, RaftState, Server, ServerId, ServerState, State, Timestamp,
 };
 
 /// An instant as seconds and nanoseconds since the epoch.
@@ -24,9 +31,139 @@ pub fn ext(value: &Value) -> Option<String> {
     (!value.is_null()).then(|| value.to_string())
 }
 
+/// `config` of the contract.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct ConfigIn {
+    #[component(name = "cleanup-dead-servers")]
+    cleanup_dead_servers: bool,
+    #[component(name = "last-contact-threshold-ns")]
+    last_contact_threshold_ns: u64,
+    #[component(name = "max-trailing-logs")]
+    max_trailing_logs: u64,
+    #[component(name = "min-quorum")]
+    min_quorum: u32,
+    #[component(name = "server-stabilization-time-ns")]
+    server_stabilization_time_ns: u64,
+    ext: Option<String>,
+}
+
+/// `server` of the contract, borrowing from a core [`Server`].
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct ServerIn<'a> {
+    id: &'a str,
+    #[component(name = "node-status")]
+    node_status: wit::NodeStatus,
+    #[component(name = "raft-version")]
+    raft_version: i64,
+    #[component(name = "is-leader")]
+    is_leader: bool,
+    #[component(name = "node-type")]
+    node_type: &'a str,
+    ext: Option<String>,
+    details: Option<DetailsIn<'a>>,
+}
+
+/// `server-details` of the contract.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct DetailsIn<'a> {
+    name: &'a str,
+    address: &'a str,
+    version: &'a str,
+    meta: Option<&'a [(&'a str, &'a str)]>,
+}
+
+/// `server-state` of the contract.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct ServerStateIn<'a> {
+    server: ServerIn<'a>,
+    #[component(name = "raft-state")]
+    raft_state: wit::RaftState,
+    stats: wit::Stats,
+    health: wit::Health,
+}
+
+/// `state` of the contract.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct StateIn<'a> {
+    healthy: bool,
+    #[component(name = "failure-tolerance")]
+    failure_tolerance: u32,
+    servers: Vec<ServerStateIn<'a>>,
+    leader: Option<&'a str>,
+    voters: Vec<&'a str>,
+    ext: Option<String>,
+    now: wit::Timestamp,
+    #[component(name = "first-state-time")]
+    first_state_time: wit::Timestamp,
+    #[component(name = "effective-stabilization-ns")]
+    effective_stabilization_ns: u64,
+}
+
+/// `failed-servers` of the contract.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct FailedIn<'a> {
+    #[component(name = "stale-non-voters")]
+    stale_non_voters: Vec<&'a str>,
+    #[component(name = "stale-voters")]
+    stale_voters: Vec<&'a str>,
+    #[component(name = "failed-non-voters")]
+    failed_non_voters: Vec<ServerIn<'a>>,
+    #[component(name = "failed-voters")]
+    failed_voters: Vec<ServerIn<'a>>,
+}
+
+/// Every server's metadata entries, borrowed, in one buffer: a server's `meta` is a
+/// slice of it, so a round allocates once for all of them. Empty (and the servers
+/// sent without details) for a policy that does not read server details.
+#[derive(Default)]
+pub struct MetaEntries<'a> {
+    entries: Vec<(&'a str, &'a str)>,
+    details: bool,
+}
+
+impl<'a> MetaEntries<'a> {
+    /// Collects the entries of `servers`, in their order, if `details` are to be sent.
+    pub fn collect(servers: impl Iterator<Item = &'a Server> + Clone, details: bool) -> Self {
+        if !details {
+            return Self::default();
+        }
+        let total = servers
+            .clone()
+            .filter_map(|s| s.meta.as_ref())
+            .map(|m| m.len())
+            .sum();
+        let mut entries = Vec::with_capacity(total);
+        for meta in servers.filter_map(|s| s.meta.as_deref()) {
+            entries.extend(meta.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        Self { entries, details }
+    }
+}
+
+/// Hands out each server's slice of a [`MetaEntries`], in the order it was collected.
+struct MetaCursor<'a> {
+    rest: &'a [(&'a str, &'a str)],
+    details: bool,
+}
+
+impl<'a> MetaCursor<'a> {
+    fn next(&mut self, server: &Server) -> Option<&'a [(&'a str, &'a str)]> {
+        let len = server.meta.as_ref()?.len();
+        let (mine, rest) = self.rest.split_at(len.min(self.rest.len()));
+        self.rest = rest;
+        Some(mine)
+    }
+}
+
 /// The config, with durations in nanoseconds.
-pub fn config(c: &Config) -> wit::Config {
-    wit::Config {
+pub fn config(c: &Config) -> ConfigIn {
+    ConfigIn {
         cleanup_dead_servers: c.cleanup_dead_servers,
         last_contact_threshold_ns: nanos(c.last_contact_threshold),
         max_trailing_logs: c.max_trailing_logs,
@@ -36,33 +173,35 @@ pub fn config(c: &Config) -> wit::Config {
     }
 }
 
-/// A server record.
-pub fn server(s: &Server) -> wit::Server {
-    wit::Server {
-        id: s.id.0.clone(),
-        name: s.name.clone(),
-        address: s.address.clone(),
-        node_status: match s.node_status {
-            NodeStatus::Unknown => wit::NodeStatus::Unknown,
-            NodeStatus::Alive => wit::NodeStatus::Alive,
-            NodeStatus::Failed => wit::NodeStatus::Failed,
-            NodeStatus::Left => wit::NodeStatus::Left,
-        },
-        version: s.version.clone(),
-        meta: s
-            .meta
-            .as_ref()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        raft_version: s.raft_version,
-        is_leader: s.is_leader,
-        node_type: s.node_type.0.clone(),
-        ext: ext(&s.ext),
+fn node_status(status: NodeStatus) -> wit::NodeStatus {
+    match status {
+        NodeStatus::Unknown => wit::NodeStatus::Unknown,
+        NodeStatus::Alive => wit::NodeStatus::Alive,
+        NodeStatus::Failed => wit::NodeStatus::Failed,
+        NodeStatus::Left => wit::NodeStatus::Left,
     }
 }
 
-fn server_state(s: &ServerState) -> wit::ServerState {
-    wit::ServerState {
-        server: server(&s.server),
+fn server<'a>(s: &'a Server, meta: &mut MetaCursor<'a>) -> ServerIn<'a> {
+    ServerIn {
+        id: s.id.as_str(),
+        node_status: node_status(s.node_status),
+        raft_version: s.raft_version,
+        is_leader: s.is_leader,
+        node_type: s.node_type.as_str(),
+        ext: ext(&s.ext),
+        details: meta.details.then(|| DetailsIn {
+            name: &s.name,
+            address: &s.address,
+            version: &s.version,
+            meta: meta.next(s),
+        }),
+    }
+}
+
+fn server_state<'a>(s: &'a ServerState, meta: &mut MetaCursor<'a>) -> ServerStateIn<'a> {
+    ServerStateIn {
+        server: server(&s.server, meta),
         raft_state: match s.state {
             RaftState::None => wit::RaftState::None,
             RaftState::Leader => wit::RaftState::Leader,
@@ -82,14 +221,29 @@ fn server_state(s: &ServerState) -> wit::ServerState {
     }
 }
 
+/// The metadata entries of a state's servers, for [`state`] (`details`: whether the
+/// policy reads server details).
+pub fn state_meta(s: &State, details: bool) -> MetaEntries<'_> {
+    MetaEntries::collect(s.servers.values().map(|s| &s.server), details)
+}
+
 /// The state, with its clock and the stabilization time in force under `config`.
-pub fn state(s: &State, config: &Config) -> wit::State {
-    wit::State {
+/// `meta` must come from [`state_meta`] on the same state.
+pub fn state<'a>(s: &'a State, config: &Config, meta: &'a MetaEntries<'a>) -> StateIn<'a> {
+    let mut cursor = MetaCursor {
+        rest: &meta.entries,
+        details: meta.details,
+    };
+    StateIn {
         healthy: s.healthy,
         failure_tolerance: s.failure_tolerance,
-        servers: s.servers.values().map(server_state).collect(),
-        leader: s.leader.as_ref().map(|l| l.0.clone()),
-        voters: s.voters.iter().map(|v| v.0.clone()).collect(),
+        servers: s
+            .servers
+            .values()
+            .map(|s| server_state(s, &mut cursor))
+            .collect(),
+        leader: s.leader.as_ref().map(ServerId::as_str),
+        voters: s.voters.iter().map(ServerId::as_str).collect(),
         ext: ext(&s.ext),
         now: timestamp(&s.now),
         first_state_time: timestamp(&s.first_state_time),
@@ -97,12 +251,29 @@ pub fn state(s: &State, config: &Config) -> wit::State {
     }
 }
 
-/// The removal candidates.
-pub fn failed(f: &FailedServers) -> wit::FailedServers {
-    wit::FailedServers {
-        stale_non_voters: f.stale_non_voters.iter().map(|i| i.0.clone()).collect(),
-        stale_voters: f.stale_voters.iter().map(|i| i.0.clone()).collect(),
-        failed_non_voters: f.failed_non_voters.iter().map(server).collect(),
-        failed_voters: f.failed_voters.iter().map(server).collect(),
+/// The metadata entries of the failed servers, for [`failed`].
+pub fn failed_meta(f: &FailedServers, details: bool) -> MetaEntries<'_> {
+    MetaEntries::collect(f.failed_non_voters.iter().chain(&f.failed_voters), details)
+}
+
+/// The removal candidates. `meta` must come from [`failed_meta`] on the same value.
+pub fn failed<'a>(f: &'a FailedServers, meta: &'a MetaEntries<'a>) -> FailedIn<'a> {
+    let mut cursor = MetaCursor {
+        rest: &meta.entries,
+        details: meta.details,
+    };
+    FailedIn {
+        stale_non_voters: f.stale_non_voters.iter().map(ServerId::as_str).collect(),
+        stale_voters: f.stale_voters.iter().map(ServerId::as_str).collect(),
+        failed_non_voters: f
+            .failed_non_voters
+            .iter()
+            .map(|s| server(s, &mut cursor))
+            .collect(),
+        failed_voters: f
+            .failed_voters
+            .iter()
+            .map(|s| server(s, &mut cursor))
+            .collect(),
     }
 }

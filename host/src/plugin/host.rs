@@ -12,14 +12,13 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 
-use super::bindings::PromoterPre;
 use super::cache::{ArtifactCache, sha256_hex};
-use super::component::ComponentPolicy;
+use super::component::{ComponentPolicy, PolicyExports};
 use super::error::PluginError;
 use super::sandbox::Sandbox;
 
 /// The interface a policy component must export.
-pub const POLICY_INTERFACE: &str = "autopilot:promoter/policy@0.1.0";
+pub const POLICY_INTERFACE: &str = "autopilot:promoter/policy@0.2.0";
 
 /// Imports a component may have: the WASI interfaces a standard guest toolchain links
 /// even when the policy never calls them. They are satisfied without granting
@@ -172,7 +171,10 @@ impl PluginHost {
             // returning them to the kernel: the next instance then starts without page
             // faults (most of a policy's instantiation cost otherwise).
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(64 << 10);
+            .table_keep_resident(64 << 10)
+            // Where the kernel can say which pages an instance dirtied (Linux 6.7+),
+            // reset only those instead of the whole resident prefix.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| host_error("cannot create engine", e))?;
 
@@ -220,17 +222,14 @@ impl PluginHost {
         check_component_header(bytes)?;
         let component = self.compile(bytes, &digest)?;
         check_imports(&component, &self.inner.engine)?;
-        check_exports(&component, &self.inner.engine)?;
-        let instance_pre = self
+        let interface = check_exports(&component, &self.inner.engine)?;
+        let exports = PolicyExports::find(&component, &interface)?;
+        let pre = self
             .inner
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::Invalid(format!("cannot link: {e:#}")))?;
-        let pre = PromoterPre::new(instance_pre).map_err(|e| PluginError::IncompatibleVersion {
-            found: format!("{POLICY_INTERFACE} with other types ({e:#})"),
-            expected: POLICY_INTERFACE.to_owned(),
-        })?;
-        ComponentPolicy::new(self.inner.clone(), pre, digest)
+        ComponentPolicy::new(self.inner.clone(), pre, exports, digest)
     }
 
     fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, PluginError> {
@@ -322,18 +321,20 @@ fn check_imports(component: &Component, engine: &Engine) -> Result<(), PluginErr
     }
 }
 
-fn check_exports(component: &Component, engine: &Engine) -> Result<(), PluginError> {
+/// Checks the component exports a compatible version of the policy interface and
+/// returns the name it exports it under.
+fn check_exports(component: &Component, engine: &Engine) -> Result<String, PluginError> {
     let component_type = component.component_type();
     let exports: Vec<&str> = component_type.exports(engine).map(|(n, _)| n).collect();
     if exports.contains(&POLICY_INTERFACE) {
-        return Ok(());
+        return Ok(POLICY_INTERFACE.to_owned());
     }
     let wanted = unversioned(POLICY_INTERFACE);
     if let Some(other) = exports.iter().find(|n| unversioned(n) == wanted) {
-        // Versions 0.1.x are compatible with 0.1.0; anything else is not.
+        // Versions 0.2.x are compatible with 0.2.0; anything else is not.
         let version = other.split_once('@').map_or("", |(_, v)| v);
-        if version.starts_with("0.1.") {
-            return Ok(());
+        if version.starts_with("0.2.") {
+            return Ok((*other).to_owned());
         }
         return Err(PluginError::IncompatibleVersion {
             found: (*other).to_owned(),

@@ -106,7 +106,11 @@ pub fn decisions(
         .map(|t| parse_ext(t, "state extension data"))
         .transpose()?;
 
-    let names: Vec<NodeType> = raw.node_type_names.into_iter().map(NodeType).collect();
+    let names: Vec<NodeType> = raw
+        .node_type_names
+        .into_iter()
+        .map(NodeType::from)
+        .collect();
     let mut assigned = vec![false; ids.len()];
     let mut node_types = Vec::with_capacity(raw.node_types.len());
     for (index, name) in raw.node_types {

@@ -110,7 +110,7 @@ impl SimCluster {
             sim.raft.servers.push(RaftServer {
                 suffrage: Suffrage::Voter,
                 id: (*id).into(),
-                address: address(id),
+                address: address(id).into(),
             });
         }
         Self {
@@ -297,9 +297,9 @@ fn server_record(id: &str, s: &SimServer) -> Server {
             s.dead_status
         },
     );
-    server.name = id.to_owned();
+    server.name = id.into();
     server.node_type = s.node_type.clone();
-    server.version.clone_from(&s.version);
+    server.version = s.version.as_str().into();
     server
 }
 
