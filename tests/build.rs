@@ -32,7 +32,13 @@ fn main() {
         ),
         (
             "tests/guests",
-            &["adversary", "foreign-world", "wrong-version", "fs-importer"][..],
+            &[
+                "adversary",
+                "foreign-world",
+                "wrong-version",
+                "fs-importer",
+                "stable-details",
+            ][..],
         ),
     ] {
         wasm_build::build(&root.join(workspace).join("Cargo.toml"), &target);

@@ -36,7 +36,11 @@ impl<'a> Positions<'a> {
     /// The index of `id`, or `u32::MAX` for an id not in the list: the host rejects it
     /// as a server not in the state (validation is the host's job, not the SDK's).
     fn of(&mut self, id: &str) -> u32 {
-        let found = if self.ids.get(self.next) == Some(&id) {
+        let found = if self
+            .ids
+            .get(self.next)
+            .is_some_and(|next| crate::helpers::same_id(next, id))
+        {
             Some(self.next)
         } else {
             self.ids.binary_search(&id).ok()

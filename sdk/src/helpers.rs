@@ -53,3 +53,44 @@ pub fn sort_servers(ids: &mut [ServerId], state: &State) {
         (None, None) => a.cmp(b),
     });
 }
+
+/// Whether two ids are the same, comparing eight bytes at a time. (In a component,
+/// `==` on strings calls the C library's `memcmp`, which compares byte by byte; ids
+/// are long and alike, and the glue compares many of them.)
+pub(crate) fn same_id(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let words_equal = wa.by_ref().zip(wb.by_ref()).all(|(x, y)| {
+        let word = |c: &[u8]| c.try_into().map_or(0, u64::from_ne_bytes);
+        word(x) == word(y)
+    });
+    words_equal && wa.remainder() == wb.remainder()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_id;
+
+    #[test]
+    fn same_id_is_string_equality() {
+        let ids = [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefghj",
+            "00000001-0000-4000-8000-000000000001",
+            "00000001-0000-4000-8000-000000000002",
+            "00000002-0000-4000-8000-000000000001",
+        ];
+        for a in ids {
+            for b in ids {
+                assert_eq!(same_id(a, b), a == b, "{a:?} vs {b:?}");
+            }
+        }
+    }
+}

@@ -159,9 +159,10 @@ pub(crate) fn decide_in_place<P: Policy + ?Sized>(
     let mut types = decisions.node_types.iter().peekable();
     for (id, server) in state.servers.iter_mut() {
         // Equality first: it is the usual case, and one comparison settles it.
-        let mut found = types.next_if(|(t, _)| *t == id);
+        let same = |(t, _): &(&String, &String)| crate::helpers::same_id(t, id);
+        let mut found = types.next_if(same);
         while found.is_none() && types.next_if(|(t, _)| *t < id).is_some() {
-            found = types.next_if(|(t, _)| *t == id);
+            found = types.next_if(same);
         }
         if let Some((_, node_type)) = found
             && server.server.node_type != *node_type

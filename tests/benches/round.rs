@@ -161,9 +161,22 @@ fn main() {
     println!();
 
     let promoter = ComponentPromoter::new(Arc::new(policy));
+    // The same decisions from a policy that asks for every server's name, address,
+    // version and metadata, to show what sending those strings costs.
+    let with_details = ComponentPromoter::new(Arc::new(
+        cold_host
+            .load(&guests::component(guests::STABLE_DETAILS))
+            .expect("stable-details loads"),
+    ));
     println!(
-        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>10}",
-        "servers", "native round", "wasm round", "native plan", "wasm plan", "Go (ref.)"
+        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {:>10}",
+        "servers",
+        "native round",
+        "wasm round",
+        "+ details",
+        "native plan",
+        "wasm plan",
+        "Go (ref.)"
     );
     let go = [
         (5, "4.5 µs"),
@@ -191,11 +204,19 @@ fn main() {
             (state, changes)
         );
         assert!(promoter.take_errors().is_empty());
+        assert_eq!(
+            compute_state_and_changes(&inputs, &with_details).1,
+            compute_state_and_changes(&inputs, &StablePromoter).1
+        );
+        assert!(with_details.take_errors().is_empty());
         let native = measure(budget, || {
             black_box(compute_state_and_changes(&inputs, &StablePromoter));
         });
         let wasm = measure(budget, || {
             black_box(compute_state_and_changes(&inputs, &promoter));
+        });
+        let details = measure(budget, || {
+            black_box(compute_state_and_changes(&inputs, &with_details));
         });
         let native_plan = measure(budget / 2, || {
             black_box(plan_round(&inputs, &StablePromoter));
@@ -204,14 +225,16 @@ fn main() {
             black_box(plan_round(&inputs, &promoter));
         });
         println!(
-            "{n:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {go_figure:>10}",
+            "{n:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {go_figure:>10}",
             show(native),
             show(wasm),
+            show(details),
             show(native_plan),
             show(wasm_plan)
         );
     }
     assert!(promoter.take_errors().is_empty());
+    assert!(with_details.take_errors().is_empty());
     let _ = StablePromoter.is_potential_voter(&autopilot::core::NodeType::voter());
     if let Some(kib) = peak_rss_kib() {
         println!();

@@ -146,7 +146,8 @@ mod tests {
         let b = Text::from(String::from("node-1"));
         assert_eq!(a, b);
         assert_eq!(a, "node-1");
-        assert!(Text::from("a") < Text::from("b"));
+        let (a_text, b_text) = (Text::from("a"), Text::from("b"));
+        assert!(a_text < b_text);
         assert_eq!(format!("{a} {a:?}"), "node-1 \"node-1\"");
         assert_eq!(
             serde_json::to_string(&a).ok().as_deref(),

@@ -1,0 +1,126 @@
+//! Server details (name, address, version, metadata) reach a policy exactly when its
+//! metadata says it reads them: through the host, and through the SDK's native runner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use autopilot::core::{Config, NodeStatus, RaftState, Server, ServerState, State};
+use autopilot::plugin::{PluginHost, PluginHostConfig};
+use autopilot_integration_tests as guests;
+use autopilot_sdk::testing::StateBuilder;
+use autopilot_sdk::{Metadata, Policy, PolicyError, Timestamp};
+
+fn host() -> PluginHost {
+    PluginHost::new(PluginHostConfig::default()).expect("host starts")
+}
+
+/// One leader with every detail filled in.
+fn state() -> State {
+    let mut server = Server::new("node-1", "10.0.0.1:8300", NodeStatus::Alive);
+    server.name = "one".into();
+    server.version = "1.2.3".into();
+    server.meta = Some(Arc::new([("zone".to_owned(), "a".to_owned())].into()));
+    let mut state = State::default();
+    state.servers.insert(
+        server.id.clone(),
+        ServerState {
+            server,
+            state: RaftState::Leader,
+            stats: Default::default(),
+            health: Default::default(),
+        },
+    );
+    state
+}
+
+fn echo_config() -> Config {
+    Config {
+        ext: serde_json::json!({"echo": true}),
+        ..Config::default()
+    }
+}
+
+#[test]
+fn each_policy_declares_whether_it_reads_server_details() {
+    let host = host();
+    let read = |path: &str| {
+        host.load(&guests::component(path))
+            .expect("loads")
+            .info()
+            .reads_server_details
+    };
+    assert!(!read(guests::STABLE_PROMOTER));
+    assert!(read(guests::REDUNDANCY_ZONES_PROMOTER));
+    assert!(read(guests::UPGRADE_MIGRATION_PROMOTER));
+    assert!(read(guests::STABLE_DETAILS));
+}
+
+#[test]
+fn a_policy_that_reads_details_receives_them_through_the_host() {
+    let policy = host()
+        .load(&guests::component(guests::STABLE_DETAILS))
+        .expect("loads");
+    let state = state();
+    let decisions = policy.decide(&echo_config(), &state, &[]).expect("decides");
+    let echoed = decisions
+        .server_ext
+        .get("node-1")
+        .expect("an echo for the server");
+    assert_eq!(echoed, &serde_json::json!("one|10.0.0.1:8300|1.2.3|a"));
+}
+
+/// Echoes the details it sees, and says whether it reads them.
+struct Echo(bool);
+
+impl Policy for Echo {
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            name: "echo".into(),
+            version: "0".into(),
+        }
+    }
+
+    fn server_ext(
+        &self,
+        _config: &autopilot_sdk::Config,
+        server: &autopilot_sdk::ServerState,
+    ) -> Result<Option<String>, PolicyError> {
+        let s = &server.server;
+        Ok(Some(format!(
+            "{}|{}|{}|{}",
+            s.name,
+            s.address,
+            s.version,
+            s.meta.is_some()
+        )))
+    }
+
+    fn reads_server_details(&self) -> bool {
+        self.0
+    }
+}
+
+#[test]
+fn the_native_runner_hides_details_from_a_policy_that_does_not_read_them() {
+    let state = StateBuilder::new(Timestamp::from_secs(1_000_000), Duration::ZERO)
+        .server("a", autopilot_sdk::RaftState::Leader, true, Duration::ZERO)
+        .meta("a", "zone", "z1")
+        .with("a", |s| {
+            s.server.name = "alpha".into();
+            s.server.version = "1.0.0".into();
+        })
+        .build();
+    let run = |reads| {
+        autopilot_sdk::decide(
+            &Echo(reads),
+            &autopilot_sdk::Config::default(),
+            state.clone(),
+            &[],
+        )
+        .expect("decides")
+        .server_ext["a"]
+            .clone()
+    };
+    assert_eq!(run(true), "alpha|a:8300|1.0.0|true");
+    assert_eq!(run(false), "|||false");
+}
