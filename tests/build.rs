@@ -38,6 +38,7 @@ fn main() {
                 "wrong-version",
                 "fs-importer",
                 "stable-details",
+                "legacy-v1",
             ][..],
         ),
     ] {

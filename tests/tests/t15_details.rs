@@ -124,3 +124,59 @@ fn the_native_runner_hides_details_from_a_policy_that_does_not_read_them() {
     assert_eq!(run(true), "alpha|a:8300|1.0.0|true");
     assert_eq!(run(false), "|||false");
 }
+
+#[test]
+fn a_policy_of_the_previous_contract_still_runs_and_always_gets_details() {
+    let policy = host()
+        .load(&guests::component(guests::LEGACY_V1))
+        .expect("a 0.1 policy loads");
+    assert_eq!(policy.info().name, "legacy");
+    assert_eq!(
+        policy.info().interface,
+        "autopilot:promoter/policy@0.1.0",
+        "{:?}",
+        policy.info()
+    );
+    assert!(policy.info().reads_server_details);
+
+    // A leader and a non-voter healthy for a minute, autopilot up for an hour.
+    let mut state = state();
+    let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
+    state.now = now;
+    state.first_state_time = now - chrono::TimeDelta::hours(1);
+    let mut learner = Server::new("node-2", "10.0.0.2:8300", NodeStatus::Alive);
+    learner.name = "two".into();
+    state.servers.insert(
+        learner.id.clone(),
+        ServerState {
+            server: learner,
+            state: RaftState::NonVoter,
+            stats: Default::default(),
+            health: autopilot::core::ServerHealth {
+                healthy: true,
+                stable_since: now - chrono::TimeDelta::seconds(60),
+            },
+        },
+    );
+    let decisions = policy
+        .decide(&Config::default(), &state, &[])
+        .expect("decides");
+    assert_eq!(
+        decisions.server_ext.get("node-1"),
+        Some(&serde_json::json!("one|10.0.0.1:8300|1.2.3|a"))
+    );
+    assert_eq!(
+        decisions.server_ext.get("node-2"),
+        Some(&serde_json::json!("two|10.0.0.2:8300||"))
+    );
+    assert_eq!(decisions.changes.promotions, vec!["node-2".into()]);
+
+    let failed = autopilot::core::FailedServers {
+        stale_non_voters: vec!["gone".into()],
+        ..Default::default()
+    };
+    let kept = policy
+        .filter_removals(&Config::default(), &state, &failed)
+        .expect("filters");
+    assert_eq!(kept, failed);
+}

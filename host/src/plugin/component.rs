@@ -27,8 +27,22 @@ pub struct PolicyInfo {
     /// The sha256 of the component's bytes, hex.
     pub digest: String,
     /// Whether the policy reads servers' names, addresses, versions and metadata
-    /// (from its `metadata` export); when not, the host does not send them.
+    /// (from its `metadata` export); when not, the host does not send them. Always
+    /// `true` for a policy of contract 0.1, which has no way to say.
     pub reads_server_details: bool,
+    /// The interface the component exports, with its version (for example
+    /// `autopilot:promoter/policy@0.2.0`).
+    pub interface: String,
+}
+
+/// The revision of the contract a component was built against. The host speaks
+/// every revision it lists here, so a policy keeps working when the host moves on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Contract {
+    /// `autopilot:promoter@0.1.x`: every server record carries every field.
+    V0_1,
+    /// `autopilot:promoter@0.2.x`: server details only on request.
+    V0_2,
 }
 
 /// Where a component's three policy functions are, found once at load.
@@ -62,18 +76,22 @@ impl PolicyExports {
     }
 }
 
-/// `decide`'s parameters, lowered from borrowed core data.
-type DecideParams<'a> = (
+/// `decide`'s parameters, lowered from borrowed core data, with server records `S`.
+type DecideParams<'a, S> = (
     &'a convert::ConfigIn,
-    &'a convert::StateIn<'a>,
+    &'a convert::StateIn<'a, S>,
     &'a [&'a str],
 );
-/// `filter-removals`' parameters.
-type FilterParams<'a> = (
+/// `decide`'s result.
+type DecideResult = (Result<wit::Decisions, wit::PolicyError>,);
+/// `filter-removals`' parameters, with server records `S`.
+type FilterParams<'a, S> = (
     &'a convert::ConfigIn,
-    &'a convert::StateIn<'a>,
-    &'a convert::FailedIn<'a>,
+    &'a convert::StateIn<'a, S>,
+    &'a convert::FailedIn<'a, S>,
 );
+/// `filter-removals`' result.
+type FilterResult = (Result<wit::Removals, wit::PolicyError>,);
 
 /// A compiled, checked policy component, ready to run. Each call gets a fresh
 /// instance in its own store, so no state leaks from one call to the next.
@@ -81,6 +99,7 @@ pub struct ComponentPolicy {
     host: Arc<HostInner>,
     pre: InstancePre<Sandbox>,
     exports: PolicyExports,
+    contract: Contract,
     info: PolicyInfo,
 }
 
@@ -99,41 +118,64 @@ impl ComponentPolicy {
         host: Arc<HostInner>,
         pre: InstancePre<Sandbox>,
         exports: PolicyExports,
+        contract: Contract,
+        interface: String,
         digest: String,
     ) -> Result<Self, PluginError> {
         let mut policy = Self {
             host,
             pre,
             exports,
+            contract,
             info: PolicyInfo {
                 name: String::new(),
                 version: String::new(),
                 digest,
                 reads_server_details: true,
+                interface,
             },
         };
         // Every function's signature is checked against the contract once, here, so a
         // component with other types is refused at load rather than at its first round.
-        let (meta,) = policy.call(|store, instance| {
+        let (name, version, reads_server_details) = policy.call(|store, instance| {
             let e = &policy.exports;
-            typed::<DecideParams<'_>, (Result<wit::Decisions, wit::PolicyError>,)>(
-                store, instance, &e.decide,
-            )?;
-            typed::<FilterParams<'_>, (Result<wit::Removals, wit::PolicyError>,)>(
-                store,
-                instance,
-                &e.filter_removals,
-            )?;
-            typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)?.call(store, ())
+            match contract {
+                Contract::V0_2 => {
+                    typed::<DecideParams<'_, convert::ServerIn<'_>>, DecideResult>(
+                        store, instance, &e.decide,
+                    )?;
+                    typed::<FilterParams<'_, convert::ServerIn<'_>>, FilterResult>(
+                        store,
+                        instance,
+                        &e.filter_removals,
+                    )?;
+                    let (m,) = typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)?
+                        .call(store, ())?;
+                    Ok((m.name, m.version, m.reads_server_details))
+                }
+                Contract::V0_1 => {
+                    typed::<DecideParams<'_, convert::ServerInV1<'_>>, DecideResult>(
+                        store, instance, &e.decide,
+                    )?;
+                    typed::<FilterParams<'_, convert::ServerInV1<'_>>, FilterResult>(
+                        store,
+                        instance,
+                        &e.filter_removals,
+                    )?;
+                    let (m,) = typed::<(), (convert::PolicyInfoV1,)>(store, instance, &e.metadata)?
+                        .call(store, ())?;
+                    Ok((m.name, m.version, true))
+                }
+            }
         })?;
-        if meta.name.is_empty() || meta.name.len() > MAX_NAME || meta.version.len() > MAX_NAME {
+        if name.is_empty() || name.len() > MAX_NAME || version.len() > MAX_NAME {
             return Err(PluginError::InvalidOutput(format!(
                 "metadata must give a name of 1 to {MAX_NAME} bytes and a version of at most {MAX_NAME}"
             )));
         }
-        policy.info.name = meta.name;
-        policy.info.version = meta.version;
-        policy.info.reads_server_details = meta.reads_server_details;
+        policy.info.name = name;
+        policy.info.version = version;
+        policy.info.reads_server_details = reads_server_details;
         Ok(policy)
     }
 
@@ -233,20 +275,35 @@ impl ComponentPolicy {
         state: &State,
         judge: &[NodeType],
     ) -> Result<Decisions, PluginError> {
+        let raw = match self.contract {
+            Contract::V0_2 => self.call_decide::<convert::V0_2>(config, state, judge)?,
+            Contract::V0_1 => self.call_decide::<convert::V0_1>(config, state, judge)?,
+        };
+        let raw = raw.map_err(policy_error)?;
+        validate::decisions(state, judge, raw, self.host.limits.ext_bytes)
+    }
+
+    fn call_decide<R: convert::Revision>(
+        &self,
+        config: &Config,
+        state: &State,
+        judge: &[NodeType],
+    ) -> Result<Result<wit::Decisions, wit::PolicyError>, PluginError> {
+        use convert::ServerRecord;
         let wit_config = convert::config(config);
-        let meta = convert::state_meta(state, self.info.reads_server_details);
-        let wit_state = convert::state(state, config, &meta);
+        let details = R::Server::ALWAYS_DETAILS || self.info.reads_server_details;
+        let meta = convert::state_meta(state, details);
+        let wit_state = convert::state::<R::Server<'_>>(state, config, &meta);
         let judged: Vec<&str> = judge.iter().map(NodeType::as_str).collect();
         let (raw,) = self.call(|store, instance| {
-            typed::<DecideParams<'_>, (Result<wit::Decisions, wit::PolicyError>,)>(
+            typed::<DecideParams<'_, R::Server<'_>>, DecideResult>(
                 store,
                 instance,
                 &self.exports.decide,
             )?
             .call(store, (&wit_config, &wit_state, &judged))
         })?;
-        let raw = raw.map_err(policy_error)?;
-        validate::decisions(state, judge, raw, self.host.limits.ext_bytes)
+        Ok(raw)
     }
 
     /// Which of `failed` may be removed, validated as a subset.
@@ -256,21 +313,36 @@ impl ComponentPolicy {
         state: &State,
         failed: &FailedServers,
     ) -> Result<FailedServers, PluginError> {
+        let raw = match self.contract {
+            Contract::V0_2 => self.call_filter::<convert::V0_2>(config, state, failed)?,
+            Contract::V0_1 => self.call_filter::<convert::V0_1>(config, state, failed)?,
+        };
+        validate::filtered(failed, raw.map_err(policy_error)?)
+    }
+
+    fn call_filter<R: convert::Revision>(
+        &self,
+        config: &Config,
+        state: &State,
+        failed: &FailedServers,
+    ) -> Result<Result<wit::Removals, wit::PolicyError>, PluginError> {
+        use convert::ServerRecord;
         let wit_config = convert::config(config);
-        let details = self.info.reads_server_details;
+        let details = R::Server::ALWAYS_DETAILS || self.info.reads_server_details;
+        // Both before the records that borrow them, which share one lifetime.
         let meta = convert::state_meta(state, details);
-        let wit_state = convert::state(state, config, &meta);
         let failed_meta = convert::failed_meta(failed, details);
-        let wit_failed = convert::failed(failed, &failed_meta);
+        let wit_state = convert::state::<R::Server<'_>>(state, config, &meta);
+        let wit_failed = convert::failed::<R::Server<'_>>(failed, &failed_meta);
         let (raw,) = self.call(|store, instance| {
-            typed::<FilterParams<'_>, (Result<wit::Removals, wit::PolicyError>,)>(
+            typed::<FilterParams<'_, R::Server<'_>>, FilterResult>(
                 store,
                 instance,
                 &self.exports.filter_removals,
             )?
             .call(store, (&wit_config, &wit_state, &wit_failed))
         })?;
-        validate::filtered(failed, raw.map_err(policy_error)?)
+        Ok(raw)
     }
 }
 

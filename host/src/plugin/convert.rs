@@ -5,9 +5,13 @@
 //! from the state into the guest's memory, so a round makes no host-side copies of the
 //! servers it sends. Field names and order must match the WIT (the type check when a
 //! call is prepared rejects any difference, and the tests would catch it first).
+//!
+//! Records that contain a server are generic over the server record, because the
+//! contract's revisions differ only there: [`ServerIn`] for 0.2 (details on request),
+//! [`ServerInV1`] for 0.1 (every field, always).
 
 use serde_json::Value;
-use wasmtime::component::{ComponentType, Lower};
+use wasmtime::component::{ComponentType, Lift, Lower};
 
 use super::bindings::wit;
 use crate::core::{
@@ -65,6 +69,26 @@ pub struct ServerIn<'a> {
     details: Option<DetailsIn<'a>>,
 }
 
+/// `server` of contract 0.1, which has no `details` and always carries every field.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct ServerInV1<'a> {
+    id: &'a str,
+    name: &'a str,
+    address: &'a str,
+    #[component(name = "node-status")]
+    node_status: wit::NodeStatus,
+    version: &'a str,
+    meta: Option<&'a [(&'a str, &'a str)]>,
+    #[component(name = "raft-version")]
+    raft_version: i64,
+    #[component(name = "is-leader")]
+    is_leader: bool,
+    #[component(name = "node-type")]
+    node_type: &'a str,
+    ext: Option<String>,
+}
+
 /// `server-details` of the contract.
 #[derive(ComponentType, Lower)]
 #[component(record)]
@@ -75,25 +99,25 @@ pub struct DetailsIn<'a> {
     meta: Option<&'a [(&'a str, &'a str)]>,
 }
 
-/// `server-state` of the contract.
+/// `server-state` of the contract, around server record `S`.
 #[derive(ComponentType, Lower)]
 #[component(record)]
-pub struct ServerStateIn<'a> {
-    server: ServerIn<'a>,
+pub struct ServerStateIn<S> {
+    server: S,
     #[component(name = "raft-state")]
     raft_state: wit::RaftState,
     stats: wit::Stats,
     health: wit::Health,
 }
 
-/// `state` of the contract.
+/// `state` of the contract, with server records `S`.
 #[derive(ComponentType, Lower)]
 #[component(record)]
-pub struct StateIn<'a> {
+pub struct StateIn<'a, S> {
     healthy: bool,
     #[component(name = "failure-tolerance")]
     failure_tolerance: u32,
-    servers: Vec<ServerStateIn<'a>>,
+    servers: Vec<ServerStateIn<S>>,
     leader: Option<&'a str>,
     voters: Vec<&'a str>,
     ext: Option<String>,
@@ -104,18 +128,28 @@ pub struct StateIn<'a> {
     effective_stabilization_ns: u64,
 }
 
-/// `failed-servers` of the contract.
+/// `failed-servers` of the contract, with server records `S`.
 #[derive(ComponentType, Lower)]
 #[component(record)]
-pub struct FailedIn<'a> {
+pub struct FailedIn<'a, S> {
     #[component(name = "stale-non-voters")]
     stale_non_voters: Vec<&'a str>,
     #[component(name = "stale-voters")]
     stale_voters: Vec<&'a str>,
     #[component(name = "failed-non-voters")]
-    failed_non_voters: Vec<ServerIn<'a>>,
+    failed_non_voters: Vec<S>,
     #[component(name = "failed-voters")]
-    failed_voters: Vec<ServerIn<'a>>,
+    failed_voters: Vec<S>,
+}
+
+/// `policy-info` of contract 0.1 (without `reads-server-details`).
+#[derive(ComponentType, Lift)]
+#[component(record)]
+pub struct PolicyInfoV1 {
+    /// The policy's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
 }
 
 /// Every server's metadata entries, borrowed, in one buffer: a server's `meta` is a
@@ -147,7 +181,7 @@ impl<'a> MetaEntries<'a> {
 }
 
 /// Hands out each server's slice of a [`MetaEntries`], in the order it was collected.
-struct MetaCursor<'a> {
+pub struct MetaCursor<'a> {
     rest: &'a [(&'a str, &'a str)],
     details: bool,
 }
@@ -182,26 +216,81 @@ fn node_status(status: NodeStatus) -> wit::NodeStatus {
     }
 }
 
-fn server<'a>(s: &'a Server, meta: &mut MetaCursor<'a>) -> ServerIn<'a> {
-    ServerIn {
-        id: s.id.as_str(),
-        node_status: node_status(s.node_status),
-        raft_version: s.raft_version,
-        is_leader: s.is_leader,
-        node_type: s.node_type.as_str(),
-        ext: ext(&s.ext),
-        details: meta.details.then(|| DetailsIn {
-            name: &s.name,
-            address: &s.address,
-            version: &s.version,
-            meta: meta.next(s),
-        }),
+/// A revision of the contract, named by its server record.
+pub trait Revision {
+    /// The revision's `server` record.
+    type Server<'a>: ServerRecord<'a> + ComponentType + Lower + Sync;
+}
+
+/// Contract 0.1.
+pub struct V0_1;
+
+/// Contract 0.2.
+pub struct V0_2;
+
+impl Revision for V0_1 {
+    type Server<'a> = ServerInV1<'a>;
+}
+
+impl Revision for V0_2 {
+    type Server<'a> = ServerIn<'a>;
+}
+
+/// A server record of some revision of the contract, lowered from a core [`Server`].
+pub trait ServerRecord<'a>: Sized {
+    /// Whether this revision always carries the details (so they must be collected).
+    const ALWAYS_DETAILS: bool;
+
+    /// The record for `s`; `meta` hands out its metadata entries.
+    fn lower(s: &'a Server, meta: &mut MetaCursor<'a>) -> Self;
+}
+
+impl<'a> ServerRecord<'a> for ServerIn<'a> {
+    const ALWAYS_DETAILS: bool = false;
+
+    fn lower(s: &'a Server, meta: &mut MetaCursor<'a>) -> Self {
+        ServerIn {
+            id: s.id.as_str(),
+            node_status: node_status(s.node_status),
+            raft_version: s.raft_version,
+            is_leader: s.is_leader,
+            node_type: s.node_type.as_str(),
+            ext: ext(&s.ext),
+            details: meta.details.then(|| DetailsIn {
+                name: &s.name,
+                address: &s.address,
+                version: &s.version,
+                meta: meta.next(s),
+            }),
+        }
     }
 }
 
-fn server_state<'a>(s: &'a ServerState, meta: &mut MetaCursor<'a>) -> ServerStateIn<'a> {
+impl<'a> ServerRecord<'a> for ServerInV1<'a> {
+    const ALWAYS_DETAILS: bool = true;
+
+    fn lower(s: &'a Server, meta: &mut MetaCursor<'a>) -> Self {
+        ServerInV1 {
+            id: s.id.as_str(),
+            name: &s.name,
+            address: &s.address,
+            node_status: node_status(s.node_status),
+            version: &s.version,
+            meta: meta.next(s),
+            raft_version: s.raft_version,
+            is_leader: s.is_leader,
+            node_type: s.node_type.as_str(),
+            ext: ext(&s.ext),
+        }
+    }
+}
+
+fn server_state<'a, S: ServerRecord<'a>>(
+    s: &'a ServerState,
+    meta: &mut MetaCursor<'a>,
+) -> ServerStateIn<S> {
     ServerStateIn {
-        server: server(&s.server, meta),
+        server: S::lower(&s.server, meta),
         raft_state: match s.state {
             RaftState::None => wit::RaftState::None,
             RaftState::Leader => wit::RaftState::Leader,
@@ -229,7 +318,11 @@ pub fn state_meta(s: &State, details: bool) -> MetaEntries<'_> {
 
 /// The state, with its clock and the stabilization time in force under `config`.
 /// `meta` must come from [`state_meta`] on the same state.
-pub fn state<'a>(s: &'a State, config: &Config, meta: &'a MetaEntries<'a>) -> StateIn<'a> {
+pub fn state<'a, S: ServerRecord<'a>>(
+    s: &'a State,
+    config: &Config,
+    meta: &'a MetaEntries<'a>,
+) -> StateIn<'a, S> {
     let mut cursor = MetaCursor {
         rest: &meta.entries,
         details: meta.details,
@@ -257,7 +350,10 @@ pub fn failed_meta(f: &FailedServers, details: bool) -> MetaEntries<'_> {
 }
 
 /// The removal candidates. `meta` must come from [`failed_meta`] on the same value.
-pub fn failed<'a>(f: &'a FailedServers, meta: &'a MetaEntries<'a>) -> FailedIn<'a> {
+pub fn failed<'a, S: ServerRecord<'a>>(
+    f: &'a FailedServers,
+    meta: &'a MetaEntries<'a>,
+) -> FailedIn<'a, S> {
     let mut cursor = MetaCursor {
         rest: &meta.entries,
         details: meta.details,
@@ -268,12 +364,12 @@ pub fn failed<'a>(f: &'a FailedServers, meta: &'a MetaEntries<'a>) -> FailedIn<'
         failed_non_voters: f
             .failed_non_voters
             .iter()
-            .map(|s| server(s, &mut cursor))
+            .map(|s| S::lower(s, &mut cursor))
             .collect(),
         failed_voters: f
             .failed_voters
             .iter()
-            .map(|s| server(s, &mut cursor))
+            .map(|s| S::lower(s, &mut cursor))
             .collect(),
     }
 }

@@ -13,7 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 
 use super::cache::{ArtifactCache, sha256_hex};
-use super::component::{ComponentPolicy, PolicyExports};
+use super::component::{ComponentPolicy, Contract, PolicyExports};
 use super::error::PluginError;
 use super::sandbox::Sandbox;
 
@@ -222,14 +222,21 @@ impl PluginHost {
         check_component_header(bytes)?;
         let component = self.compile(bytes, &digest)?;
         check_imports(&component, &self.inner.engine)?;
-        let interface = check_exports(&component, &self.inner.engine)?;
+        let (interface, contract) = check_exports(&component, &self.inner.engine)?;
         let exports = PolicyExports::find(&component, &interface)?;
         let pre = self
             .inner
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::Invalid(format!("cannot link: {e:#}")))?;
-        ComponentPolicy::new(self.inner.clone(), pre, exports, digest)
+        ComponentPolicy::new(
+            self.inner.clone(),
+            pre,
+            exports,
+            contract,
+            interface,
+            digest,
+        )
     }
 
     fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, PluginError> {
@@ -321,20 +328,28 @@ fn check_imports(component: &Component, engine: &Engine) -> Result<(), PluginErr
     }
 }
 
-/// Checks the component exports a compatible version of the policy interface and
-/// returns the name it exports it under.
-fn check_exports(component: &Component, engine: &Engine) -> Result<String, PluginError> {
+/// Checks the component exports a version of the policy interface the host speaks,
+/// and returns the name it exports it under and the contract revision.
+fn check_exports(
+    component: &Component,
+    engine: &Engine,
+) -> Result<(String, Contract), PluginError> {
     let component_type = component.component_type();
     let exports: Vec<&str> = component_type.exports(engine).map(|(n, _)| n).collect();
-    if exports.contains(&POLICY_INTERFACE) {
-        return Ok(POLICY_INTERFACE.to_owned());
-    }
     let wanted = unversioned(POLICY_INTERFACE);
     if let Some(other) = exports.iter().find(|n| unversioned(n) == wanted) {
-        // Versions 0.2.x are compatible with 0.2.0; anything else is not.
+        // 0.2.x is the current contract; 0.1.x, the previous one, is still spoken so
+        // that policies built against it keep working. Anything else is not.
         let version = other.split_once('@').map_or("", |(_, v)| v);
-        if version.starts_with("0.2.") {
-            return Ok((*other).to_owned());
+        let contract = if version.starts_with("0.2.") {
+            Some(Contract::V0_2)
+        } else if version.starts_with("0.1.") {
+            Some(Contract::V0_1)
+        } else {
+            None
+        };
+        if let Some(contract) = contract {
+            return Ok(((*other).to_owned(), contract));
         }
         return Err(PluginError::IncompatibleVersion {
             found: (*other).to_owned(),
