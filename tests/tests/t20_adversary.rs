@@ -141,6 +141,17 @@ fn a_well_behaved_round_goes_through_the_policy() {
     let inputs = parse_snapshot(&snapshot("chatty")).expect("snapshot");
     plan_round(&inputs, &promoter);
     assert!(promoter.take_errors().is_empty());
+
+    // Even far over the bound: the excess is dropped and the round goes on, deciding
+    // what the stable policy decides.
+    let inputs = parse_snapshot(&snapshot("flood")).expect("snapshot");
+    let flooded = plan_round(&inputs, &promoter);
+    let errors = promoter.take_errors();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        flooded.actions,
+        plan_round(&inputs, &StablePromoter).actions
+    );
 }
 
 #[test]

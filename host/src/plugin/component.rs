@@ -231,10 +231,19 @@ impl ComponentPolicy {
 
     fn forward_output(&self, sandbox: &Sandbox) {
         for (stream, pipe) in [("stdout", &sandbox.stdout), ("stderr", &sandbox.stderr)] {
-            let bytes = pipe.contents();
+            let (bytes, dropped) = pipe.contents();
             if !bytes.is_empty() {
                 let text = String::from_utf8_lossy(&bytes);
                 tracing::info!(policy = %self.info.name, stream, "{}", text.trim_end());
+            }
+            if dropped > 0 {
+                tracing::warn!(
+                    policy = %self.info.name,
+                    stream,
+                    dropped,
+                    "policy output over the {}-byte bound was dropped",
+                    self.host.limits.output
+                );
             }
         }
     }
@@ -247,7 +256,7 @@ impl ComponentPolicy {
             Some(Trap::Interrupt) => PluginError::Deadline(self.host.limits.deadline),
             Some(Trap::StackOverflow) => PluginError::StackOverflow,
             Some(trap) => {
-                let stderr = sandbox.stderr.contents();
+                let (stderr, _) = sandbox.stderr.contents();
                 let said = String::from_utf8_lossy(&stderr);
                 let said = said.trim();
                 if said.is_empty() {

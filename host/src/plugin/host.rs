@@ -48,7 +48,8 @@ pub struct PluginLimits {
     pub deadline: Duration,
     /// Memory cap per instance (default 64 MiB).
     pub memory: usize,
-    /// Bytes of stdout and of stderr kept per call (default 16 KiB each).
+    /// Bytes of stdout and of stderr kept per call (default 16 KiB each); what a
+    /// policy writes beyond that is dropped (and counted in a warning), never fatal.
     pub output: usize,
     /// Total bytes of extension JSON accepted from one call (default 1 MiB).
     pub ext_bytes: usize,

@@ -114,6 +114,14 @@ impl Policy for Adversary {
                     println!("adversary line {i}");
                 }
             }
+            "flood" => {
+                // Half a MiB on each stream, far over the host's bound.
+                let filler = ".".repeat(2040);
+                for i in 0..256 {
+                    println!("{i:>6} {filler}");
+                    eprintln!("{i:>6} {filler}");
+                }
+            }
             "transfer" => {
                 changes.leader = state
                     .voters
