@@ -37,6 +37,12 @@
 //!             .collect();
 //!         Ok(Changes { promotions, ..Changes::default() })
 //!     }
+//!
+//!     // It never reads names, addresses, versions or metadata: the host need not
+//!     // send them, which makes each round cheaper.
+//!     fn reads_server_details(&self) -> bool {
+//!         false
+//!     }
 //! }
 //!
 //! // In the component crate (crate-type = ["cdylib"], built for wasm32-wasip2):

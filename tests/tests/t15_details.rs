@@ -50,6 +50,7 @@ fn each_policy_declares_whether_it_reads_server_details() {
             .reads_server_details
     };
     assert!(!read(guests::STABLE_PROMOTER));
+    assert!(!read(guests::CAUTIOUS_PROMOTER));
     assert!(read(guests::REDUNDANCY_ZONES_PROMOTER));
     assert!(read(guests::UPGRADE_MIGRATION_PROMOTER));
     assert!(read(guests::STABLE_DETAILS));

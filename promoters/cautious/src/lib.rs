@@ -33,6 +33,11 @@ impl Policy for Cautious {
         }
     }
 
+    /// Health and roles are all it judges.
+    fn reads_server_details(&self) -> bool {
+        false
+    }
+
     fn state_ext(&self, _config: &Config, state: &State) -> Result<Option<String>, PolicyError> {
         let on_probation = waiting(state).filter(|s| !proven(state, s)).count();
         Ok(Some(format!("{{\"on_probation\":{on_probation}}}")))
