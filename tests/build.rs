@@ -39,6 +39,7 @@ fn main() {
                 "fs-importer",
                 "stable-details",
                 "legacy-v1",
+                "wrong-types",
             ][..],
         ),
     ] {

@@ -74,6 +74,14 @@ fn refuses_an_incompatible_interface_version() {
 }
 
 #[test]
+fn refuses_the_current_interface_with_other_types() {
+    let e = load_error(&guests::component(guests::WRONG_TYPES));
+    assert_eq!(e.kind(), "incompatible-version", "{e}");
+    assert!(e.to_string().contains("other types"), "{e}");
+    assert!(e.to_string().contains("`decide`"), "{e}");
+}
+
+#[test]
 fn refuses_a_component_that_imports_the_filesystem() {
     let e = load_error(&guests::component(guests::FS_IMPORTER));
     assert_eq!(e.kind(), "forbidden-import", "{e}");

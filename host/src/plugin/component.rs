@@ -141,28 +141,16 @@ impl ComponentPolicy {
             let e = &policy.exports;
             match contract {
                 Contract::V0_2 => {
-                    typed::<DecideParams<'_, convert::ServerIn<'_>>, DecideResult>(
-                        store, instance, &e.decide,
-                    )?;
-                    typed::<FilterParams<'_, convert::ServerIn<'_>>, FilterResult>(
-                        store,
-                        instance,
-                        &e.filter_removals,
-                    )?;
-                    let (m,) = typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)?
+                    check_signatures::<convert::V0_2>(store, instance, e)?;
+                    let (m,) = typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)
+                        .map_err(mismatch("metadata"))?
                         .call(store, ())?;
                     Ok((m.name, m.version, m.reads_server_details))
                 }
                 Contract::V0_1 => {
-                    typed::<DecideParams<'_, convert::ServerInV1<'_>>, DecideResult>(
-                        store, instance, &e.decide,
-                    )?;
-                    typed::<FilterParams<'_, convert::ServerInV1<'_>>, FilterResult>(
-                        store,
-                        instance,
-                        &e.filter_removals,
-                    )?;
-                    let (m,) = typed::<(), (convert::PolicyInfoV1,)>(store, instance, &e.metadata)?
+                    check_signatures::<convert::V0_1>(store, instance, e)?;
+                    let (m,) = typed::<(), (convert::PolicyInfoV1,)>(store, instance, &e.metadata)
+                        .map_err(mismatch("metadata"))?
                         .call(store, ())?;
                     Ok((m.name, m.version, true))
                 }
@@ -251,6 +239,12 @@ impl ComponentPolicy {
     fn classify(&self, e: &wasmtime::Error, sandbox: &Sandbox) -> PluginError {
         if sandbox.memory_exceeded {
             return PluginError::OutOfMemory(self.host.limits.memory);
+        }
+        if let Some(mismatch) = e.downcast_ref::<SignatureMismatch>() {
+            return PluginError::IncompatibleVersion {
+                found: format!("{} with other types ({})", self.info.interface, mismatch.0),
+                expected: super::host::POLICY_INTERFACE.to_owned(),
+            };
         }
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PluginError::Deadline(self.host.limits.deadline),
@@ -353,6 +347,40 @@ impl ComponentPolicy {
         })?;
         Ok(raw)
     }
+}
+
+/// A function of the policy interface whose signature is not the contract's.
+#[derive(Debug)]
+struct SignatureMismatch(String);
+
+impl std::fmt::Display for SignatureMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SignatureMismatch {}
+
+/// Marks a failed signature check of function `name`.
+fn mismatch(name: &'static str) -> impl Fn(wasmtime::Error) -> wasmtime::Error {
+    move |e| wasmtime::Error::new(SignatureMismatch(format!("`{name}`: {e:#}")))
+}
+
+/// Checks `decide` and `filter-removals` against revision `R` of the contract.
+fn check_signatures<R: convert::Revision>(
+    store: &mut Store<Sandbox>,
+    instance: &Instance,
+    exports: &PolicyExports,
+) -> wasmtime::Result<()> {
+    typed::<DecideParams<'_, R::Server<'_>>, DecideResult>(store, instance, &exports.decide)
+        .map_err(mismatch("decide"))?;
+    typed::<FilterParams<'_, R::Server<'_>>, FilterResult>(
+        store,
+        instance,
+        &exports.filter_removals,
+    )
+    .map_err(mismatch("filter-removals"))?;
+    Ok(())
 }
 
 /// The function at `index`, checked against the contract's signature `P -> R`.

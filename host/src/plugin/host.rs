@@ -354,7 +354,7 @@ fn check_exports(
         }
         return Err(PluginError::IncompatibleVersion {
             found: (*other).to_owned(),
-            expected: POLICY_INTERFACE.to_owned(),
+            expected: format!("{POLICY_INTERFACE} (or @0.1.x)"),
         });
     }
     Err(PluginError::MissingExport {
