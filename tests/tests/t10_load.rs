@@ -89,6 +89,22 @@ fn refuses_a_component_that_imports_the_filesystem() {
 }
 
 #[test]
+fn refuses_a_component_over_the_size_limit_before_compiling_it() {
+    let bytes = guests::component(guests::STABLE_PROMOTER);
+    let host = PluginHost::new(PluginHostConfig {
+        limits: autopilot::plugin::PluginLimits {
+            component_bytes: bytes.len() - 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("host starts");
+    let e = host.load(&bytes).expect_err("one byte too many");
+    assert_eq!(e.kind(), "invalid-component", "{e}");
+    assert!(e.to_string().contains("limit"), "{e}");
+}
+
+#[test]
 fn refuses_an_unreadable_file() {
     let e = host()
         .load_file(std::path::Path::new("/nonexistent/policy.wasm"))

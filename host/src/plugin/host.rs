@@ -53,6 +53,9 @@ pub struct PluginLimits {
     pub output: usize,
     /// Total bytes of extension JSON accepted from one call (default 1 MiB).
     pub ext_bytes: usize,
+    /// The largest component accepted, in bytes (default 16 MiB). Compiling runs at
+    /// load, outside any call's deadline, so the size is what bounds it.
+    pub component_bytes: usize,
 }
 
 impl Default for PluginLimits {
@@ -62,6 +65,7 @@ impl Default for PluginLimits {
             memory: 64 << 20,
             output: 16 << 10,
             ext_bytes: 1 << 20,
+            component_bytes: 16 << 20,
         }
     }
 }
@@ -203,10 +207,17 @@ impl PluginHost {
 
     /// Loads a component file (see [`PluginHost::load`]).
     pub fn load_file(&self, path: &Path) -> Result<ComponentPolicy, PluginError> {
-        let bytes = std::fs::read(path).map_err(|e| PluginError::Unreadable {
+        use std::io::Read;
+        let unreadable = |e: std::io::Error| PluginError::Unreadable {
             path: path.to_owned(),
             message: e.to_string(),
-        })?;
+        };
+        // Never read more than one byte past the limit: `load` refuses the rest.
+        let limit = u64::try_from(self.inner.limits.component_bytes).unwrap_or(u64::MAX);
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+            .map_err(unreadable)?;
         self.load(&bytes)
     }
 
@@ -214,6 +225,13 @@ impl PluginHost {
     /// artifact cache), checks its imports and exports, prepares it for cheap
     /// instantiation and asks it for its metadata.
     pub fn load(&self, bytes: &[u8]) -> Result<ComponentPolicy, PluginError> {
+        let limit = self.inner.limits.component_bytes;
+        if bytes.len() > limit {
+            return Err(PluginError::Invalid(format!(
+                "{} bytes, over the {limit}-byte limit for a policy component",
+                bytes.len()
+            )));
+        }
         let digest = sha256_hex(bytes);
         if let Some(allowed) = &self.inner.allowed_digests
             && !allowed.contains(&digest)
