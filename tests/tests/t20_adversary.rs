@@ -64,6 +64,8 @@ fn each_misbehaviour_has_its_own_error_and_the_next_round_succeeds() {
         ("loop", "deadline", "out of time"),
         ("memory", "out-of-memory", "out of memory"),
         ("panic", "trap", "deliberate panic"),
+        // The panic message survives an output flood: the latest bytes are kept.
+        ("flood-then-panic", "trap", "the flood is over"),
         ("recursion", "stack-overflow", "stack overflow"),
         ("giant-output", "invalid-output", "extension data, over the"),
         ("policy-error", "policy-error", "the adversary refuses"),

@@ -48,8 +48,9 @@ pub struct PluginLimits {
     pub deadline: Duration,
     /// Memory cap per instance (default 64 MiB).
     pub memory: usize,
-    /// Bytes of stdout and of stderr kept per call (default 16 KiB each); what a
-    /// policy writes beyond that is dropped (and counted in a warning), never fatal.
+    /// Bytes of stdout and of stderr kept per call (default 16 KiB each: the first
+    /// bytes and the last); what a policy writes beyond that is dropped (and counted
+    /// in a warning), never fatal.
     pub output: usize,
     /// Total bytes of extension JSON accepted from one call (default 1 MiB).
     pub ext_bytes: usize,

@@ -1,6 +1,7 @@
 //! The store data of one policy instance: a WASI context that grants nothing, bounded
 //! output capture, and the memory cap.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -13,8 +14,9 @@ use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamResult};
 
-/// A guest's stdout or stderr: keeps the first `capacity` bytes and counts the rest.
-/// Writing never fails, so a chatty policy loses output, not its round.
+/// A guest's stdout or stderr, bounded: keeps the first bytes written and the last
+/// ones (where a panic message is), `capacity` in all, and counts what it drops in
+/// between. Writing never fails, so a chatty policy loses output, not its round.
 #[derive(Clone)]
 pub struct OutputPipe {
     inner: Arc<Mutex<Captured>>,
@@ -23,7 +25,8 @@ pub struct OutputPipe {
 
 #[derive(Default)]
 struct Captured {
-    kept: Vec<u8>,
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
     dropped: usize,
 }
 
@@ -36,18 +39,46 @@ impl OutputPipe {
         }
     }
 
-    /// The bytes kept, and how many more were written and dropped.
+    /// How much of the capacity keeps the latest bytes.
+    fn tail_capacity(&self) -> usize {
+        (self.capacity / 4).min(4 << 10)
+    }
+
+    /// What was kept (the first bytes, a line saying how many were dropped if any, the
+    /// last bytes) and how many bytes were dropped.
     pub fn contents(&self) -> (Vec<u8>, usize) {
         let captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        (captured.kept.clone(), captured.dropped)
+        let mut text = captured.head.clone();
+        if captured.dropped > 0 {
+            text.extend_from_slice(
+                format!("\n[... {} bytes dropped ...]\n", captured.dropped).as_bytes(),
+            );
+        }
+        text.extend(captured.tail.iter());
+        (text, captured.dropped)
     }
 
     fn append(&self, bytes: &[u8]) {
+        let tail_capacity = self.tail_capacity();
+        let head_capacity = self.capacity - tail_capacity;
         let mut captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let room = self.capacity.saturating_sub(captured.kept.len());
-        let (kept, dropped) = bytes.split_at(room.min(bytes.len()));
-        captured.kept.extend_from_slice(kept);
-        captured.dropped = captured.dropped.saturating_add(dropped.len());
+        let room = head_capacity.saturating_sub(captured.head.len());
+        let (head, rest) = bytes.split_at(room.min(bytes.len()));
+        captured.head.extend_from_slice(head);
+        // The tail keeps the latest `tail_capacity` bytes.
+        let rest = if rest.len() > tail_capacity {
+            let skipped = rest.len() - tail_capacity;
+            let cleared = captured.tail.len();
+            captured.tail.clear();
+            captured.dropped = captured.dropped.saturating_add(cleared + skipped);
+            &rest[skipped..]
+        } else {
+            rest
+        };
+        captured.tail.extend(rest);
+        let excess = captured.tail.len().saturating_sub(tail_capacity);
+        captured.tail.drain(..excess);
+        captured.dropped = captured.dropped.saturating_add(excess);
     }
 }
 
@@ -187,12 +218,30 @@ mod tests {
     use wasmtime_wasi_io::streams::OutputStream;
 
     #[test]
-    fn keeps_the_first_bytes_and_counts_the_rest() {
-        let pipe = OutputPipe::new(8);
+    fn keeps_everything_within_the_bound() {
+        let pipe = OutputPipe::new(64);
         let mut stream = pipe.clone();
         assert!(stream.write(Bytes::from_static(b"hello ")).is_ok());
-        assert!(stream.write(Bytes::from_static(b"world, again")).is_ok());
+        assert!(stream.write(Bytes::from_static(b"world")).is_ok());
+        assert_eq!(pipe.contents(), (b"hello world".to_vec(), 0));
+    }
+
+    #[test]
+    fn keeps_the_first_and_last_bytes_and_counts_the_rest() {
+        // 16 bytes: 12 for the first ones, 4 for the latest.
+        let pipe = OutputPipe::new(16);
+        let mut stream = pipe.clone();
+        assert!(stream.write(Bytes::from_static(b"0123456789ab")).is_ok());
+        assert!(stream.write(Bytes::from_static(b"cdefgh")).is_ok());
+        assert!(stream.write(Bytes::from_static(b"ij")).is_ok());
+        assert!(stream.write(Bytes::from(vec![b'x'; 100])).is_ok());
+        assert!(stream.write(Bytes::from_static(b"end!")).is_ok());
         assert!(stream.check_write().is_ok_and(|n| n > 0));
-        assert_eq!(pipe.contents(), (b"hello wo".to_vec(), 10));
+        let (text, dropped) = pipe.contents();
+        assert_eq!(dropped, 6 + 2 + 100);
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            "0123456789ab\n[... 108 bytes dropped ...]\nend!"
+        );
     }
 }

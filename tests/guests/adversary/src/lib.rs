@@ -86,6 +86,13 @@ impl Policy for Adversary {
                 }
             }
             "panic" => panic!("deliberate panic in the adversary policy"),
+            "flood-then-panic" => {
+                let filler = "!".repeat(2040);
+                for _ in 0..64 {
+                    eprintln!("{filler}");
+                }
+                panic!("the flood is over, then a panic")
+            }
             "recursion" => {
                 black_box(recurse(0));
             }
