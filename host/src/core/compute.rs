@@ -180,7 +180,6 @@ fn leader_position(inputs: &StateInputs) -> (u64, u64) {
         .map_or((0, 0), |s| (s.last_term, s.last_index))
 }
 
-/// One server's state, built from the least to the most authoritative source.
 /// What is known about one server besides Raft's entry.
 struct Sources<'a> {
     known: Option<&'a Server>,
@@ -210,6 +209,7 @@ impl<'a, V> Cursor<'a, V> {
     }
 }
 
+/// One server's state, built from the least to the most authoritative source.
 fn server_state(
     inputs: &StateInputs,
     raft: &RaftServer,
@@ -218,7 +218,6 @@ fn server_state(
     leader_index: u64,
 ) -> ServerState {
     let previous = sources.previous;
-
     // The record: the application's if it knows the server, else the previous
     // state's marked as left, else a bare one. The address always comes from Raft.
     let server = match (sources.known, previous) {

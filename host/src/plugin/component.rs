@@ -292,11 +292,9 @@ impl ComponentPolicy {
         state: &State,
         judge: &[NodeType],
     ) -> Result<Result<wit::Decisions, wit::PolicyError>, PluginError> {
-        use convert::ServerRecord;
         let wit_config = convert::config(config);
-        let details = R::Server::ALWAYS_DETAILS || self.info.reads_server_details;
-        let meta = convert::state_meta(state, details);
-        let wit_state = convert::state::<R::Server<'_>>(state, config, &meta);
+        let details = self.info.reads_server_details;
+        let wit_state = convert::state::<R::Server<'_>>(state, config, details);
         let judged: Vec<&str> = judge.iter().map(NodeType::as_str).collect();
         let (raw,) = self.call(|store, instance| {
             typed::<DecideParams<'_, R::Server<'_>>, DecideResult>(
@@ -329,14 +327,10 @@ impl ComponentPolicy {
         state: &State,
         failed: &FailedServers,
     ) -> Result<Result<wit::Removals, wit::PolicyError>, PluginError> {
-        use convert::ServerRecord;
         let wit_config = convert::config(config);
-        let details = R::Server::ALWAYS_DETAILS || self.info.reads_server_details;
-        // Both before the records that borrow them, which share one lifetime.
-        let meta = convert::state_meta(state, details);
-        let failed_meta = convert::failed_meta(failed, details);
-        let wit_state = convert::state::<R::Server<'_>>(state, config, &meta);
-        let wit_failed = convert::failed::<R::Server<'_>>(failed, &failed_meta);
+        let details = self.info.reads_server_details;
+        let wit_state = convert::state::<R::Server<'_>>(state, config, details);
+        let wit_failed = convert::failed::<R::Server<'_>>(failed, details);
         let (raw,) = self.call(|store, instance| {
             typed::<FilterParams<'_, R::Server<'_>>, FilterResult>(
                 store,

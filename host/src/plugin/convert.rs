@@ -79,7 +79,7 @@ pub struct ServerInV1<'a> {
     #[component(name = "node-status")]
     node_status: wit::NodeStatus,
     version: &'a str,
-    meta: Option<&'a [(&'a str, &'a str)]>,
+    meta: Option<Vec<(&'a str, &'a str)>>,
     #[component(name = "raft-version")]
     raft_version: i64,
     #[component(name = "is-leader")]
@@ -96,7 +96,7 @@ pub struct DetailsIn<'a> {
     name: &'a str,
     address: &'a str,
     version: &'a str,
-    meta: Option<&'a [(&'a str, &'a str)]>,
+    meta: Option<Vec<(&'a str, &'a str)>>,
 }
 
 /// `server-state` of the contract, around server record `S`.
@@ -152,47 +152,11 @@ pub struct PolicyInfoV1 {
     pub version: String,
 }
 
-/// Every server's metadata entries, borrowed, in one buffer: a server's `meta` is a
-/// slice of it, so a round allocates once for all of them. Empty (and the servers
-/// sent without details) for a policy that does not read server details.
-#[derive(Default)]
-pub struct MetaEntries<'a> {
-    entries: Vec<(&'a str, &'a str)>,
-    details: bool,
-}
-
-impl<'a> MetaEntries<'a> {
-    /// Collects the entries of `servers`, in their order, if `details` are to be sent.
-    pub fn collect(servers: impl Iterator<Item = &'a Server> + Clone, details: bool) -> Self {
-        if !details {
-            return Self::default();
-        }
-        let total = servers
-            .clone()
-            .filter_map(|s| s.meta.as_ref())
-            .map(|m| m.len())
-            .sum();
-        let mut entries = Vec::with_capacity(total);
-        for meta in servers.filter_map(|s| s.meta.as_deref()) {
-            entries.extend(meta.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        }
-        Self { entries, details }
-    }
-}
-
-/// Hands out each server's slice of a [`MetaEntries`], in the order it was collected.
-pub struct MetaCursor<'a> {
-    rest: &'a [(&'a str, &'a str)],
-    details: bool,
-}
-
-impl<'a> MetaCursor<'a> {
-    fn next(&mut self, server: &Server) -> Option<&'a [(&'a str, &'a str)]> {
-        let len = server.meta.as_ref()?.len();
-        let (mine, rest) = self.rest.split_at(len.min(self.rest.len()));
-        self.rest = rest;
-        Some(mine)
-    }
+/// A server's metadata entries, borrowed.
+fn meta(s: &Server) -> Option<Vec<(&str, &str)>> {
+    s.meta
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
 }
 
 /// The config, with durations in nanoseconds.
@@ -238,17 +202,13 @@ impl Revision for V0_2 {
 
 /// A server record of some revision of the contract, lowered from a core [`Server`].
 pub trait ServerRecord<'a>: Sized {
-    /// Whether this revision always carries the details (so they must be collected).
-    const ALWAYS_DETAILS: bool;
-
-    /// The record for `s`; `meta` hands out its metadata entries.
-    fn lower(s: &'a Server, meta: &mut MetaCursor<'a>) -> Self;
+    /// The record for `s`, with its name, address, version and metadata if `details`
+    /// (a revision without the choice always sends them).
+    fn lower(s: &'a Server, details: bool) -> Self;
 }
 
 impl<'a> ServerRecord<'a> for ServerIn<'a> {
-    const ALWAYS_DETAILS: bool = false;
-
-    fn lower(s: &'a Server, meta: &mut MetaCursor<'a>) -> Self {
+    fn lower(s: &'a Server, details: bool) -> Self {
         ServerIn {
             id: s.id.as_str(),
             node_status: node_status(s.node_status),
@@ -256,27 +216,25 @@ impl<'a> ServerRecord<'a> for ServerIn<'a> {
             is_leader: s.is_leader,
             node_type: s.node_type.as_str(),
             ext: ext(&s.ext),
-            details: meta.details.then(|| DetailsIn {
+            details: details.then(|| DetailsIn {
                 name: &s.name,
                 address: &s.address,
                 version: &s.version,
-                meta: meta.next(s),
+                meta: meta(s),
             }),
         }
     }
 }
 
 impl<'a> ServerRecord<'a> for ServerInV1<'a> {
-    const ALWAYS_DETAILS: bool = true;
-
-    fn lower(s: &'a Server, meta: &mut MetaCursor<'a>) -> Self {
+    fn lower(s: &'a Server, _details: bool) -> Self {
         ServerInV1 {
             id: s.id.as_str(),
             name: &s.name,
             address: &s.address,
             node_status: node_status(s.node_status),
             version: &s.version,
-            meta: meta.next(s),
+            meta: meta(s),
             raft_version: s.raft_version,
             is_leader: s.is_leader,
             node_type: s.node_type.as_str(),
@@ -285,12 +243,9 @@ impl<'a> ServerRecord<'a> for ServerInV1<'a> {
     }
 }
 
-fn server_state<'a, S: ServerRecord<'a>>(
-    s: &'a ServerState,
-    meta: &mut MetaCursor<'a>,
-) -> ServerStateIn<S> {
+fn server_state<'a, S: ServerRecord<'a>>(s: &'a ServerState, details: bool) -> ServerStateIn<S> {
     ServerStateIn {
-        server: S::lower(&s.server, meta),
+        server: S::lower(&s.server, details),
         raft_state: match s.state {
             RaftState::None => wit::RaftState::None,
             RaftState::Leader => wit::RaftState::Leader,
@@ -310,30 +265,20 @@ fn server_state<'a, S: ServerRecord<'a>>(
     }
 }
 
-/// The metadata entries of a state's servers, for [`state`] (`details`: whether the
-/// policy reads server details).
-pub fn state_meta(s: &State, details: bool) -> MetaEntries<'_> {
-    MetaEntries::collect(s.servers.values().map(|s| &s.server), details)
-}
-
-/// The state, with its clock and the stabilization time in force under `config`.
-/// `meta` must come from [`state_meta`] on the same state.
+/// The state, with its clock and the stabilization time in force under `config`;
+/// servers with their details if `details` (the policy reads them).
 pub fn state<'a, S: ServerRecord<'a>>(
     s: &'a State,
     config: &Config,
-    meta: &'a MetaEntries<'a>,
+    details: bool,
 ) -> StateIn<'a, S> {
-    let mut cursor = MetaCursor {
-        rest: &meta.entries,
-        details: meta.details,
-    };
     StateIn {
         healthy: s.healthy,
         failure_tolerance: s.failure_tolerance,
         servers: s
             .servers
             .values()
-            .map(|s| server_state(s, &mut cursor))
+            .map(|s| server_state(s, details))
             .collect(),
         leader: s.leader.as_ref().map(ServerId::as_str),
         voters: s.voters.iter().map(ServerId::as_str).collect(),
@@ -344,32 +289,20 @@ pub fn state<'a, S: ServerRecord<'a>>(
     }
 }
 
-/// The metadata entries of the failed servers, for [`failed`].
-pub fn failed_meta(f: &FailedServers, details: bool) -> MetaEntries<'_> {
-    MetaEntries::collect(f.failed_non_voters.iter().chain(&f.failed_voters), details)
-}
-
-/// The removal candidates. `meta` must come from [`failed_meta`] on the same value.
-pub fn failed<'a, S: ServerRecord<'a>>(
-    f: &'a FailedServers,
-    meta: &'a MetaEntries<'a>,
-) -> FailedIn<'a, S> {
-    let mut cursor = MetaCursor {
-        rest: &meta.entries,
-        details: meta.details,
-    };
+/// The removal candidates; servers with their details if `details`.
+pub fn failed<'a, S: ServerRecord<'a>>(f: &'a FailedServers, details: bool) -> FailedIn<'a, S> {
     FailedIn {
         stale_non_voters: f.stale_non_voters.iter().map(ServerId::as_str).collect(),
         stale_voters: f.stale_voters.iter().map(ServerId::as_str).collect(),
         failed_non_voters: f
             .failed_non_voters
             .iter()
-            .map(|s| S::lower(s, &mut cursor))
+            .map(|s| S::lower(s, details))
             .collect(),
         failed_voters: f
             .failed_voters
             .iter()
-            .map(|s| S::lower(s, &mut cursor))
+            .map(|s| S::lower(s, details))
             .collect(),
     }
 }
