@@ -39,6 +39,7 @@ fn main() {
                 "fs-importer",
                 "stable-details",
                 "legacy-v1",
+                "legacy-v2",
                 "wrong-types",
             ][..],
         ),

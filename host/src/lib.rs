@@ -14,7 +14,7 @@
 //! - [`plan`]: the `autopilot plan` dry run over a JSON snapshot.
 //!
 //! ```
-//! use autopilot::core::StablePromoter;
+//! use autopilot::core::StablePolicy;
 //! use autopilot::plan::{parse_snapshot, plan_round};
 //!
 //! let snapshot = r#"{
@@ -27,7 +27,7 @@
 //!   "FetchedStats": {"a": {"LastTerm": 2, "LastIndex": 10}}
 //! }"#;
 //! let inputs = parse_snapshot(snapshot)?;
-//! let plan = plan_round(&inputs, &StablePromoter);
+//! let plan = plan_round(&inputs, &StablePolicy);
 //! assert!(plan.state.healthy);
 //! assert!(plan.actions.is_empty());
 //! # Ok::<(), autopilot::plan::SnapshotError>(())

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use autopilot::core::StablePromoter;
+use autopilot::core::StablePolicy;
 use autopilot::plan::{parse_snapshot, plan_round};
 use serde_json::Value;
 
@@ -68,7 +68,7 @@ fn library_reproduces_every_reference_state() {
     for dir in cases() {
         let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs");
         let inputs = parse_snapshot(&text).expect("conformance inputs parse");
-        let plan = plan_round(&inputs, &StablePromoter);
+        let plan = plan_round(&inputs, &StablePolicy);
         let got = serde_json::to_value(&plan.state).expect("state encodes");
         let want = read_json(&dir.join("state.json"));
         assert_eq!(normalise(&got), normalise(&want), "case {}", dir.display());

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autopilot::core::{
     Action, Config, NodeStatus, NodeType, RaftChanges, RaftConfiguration, RaftServer, RaftState,
-    Server, ServerHealth, ServerId, ServerState, ServerStats, StablePromoter, State, Suffrage,
-    find_failed_servers, plan_prune, plan_reconcile,
+    Server, ServerHealth, ServerId, ServerState, ServerStats, State, Suffrage, find_failed_servers,
+    plan_prune, plan_reconcile,
 };
 use proptest::prelude::*;
 
@@ -176,8 +176,8 @@ proptest! {
     #[test]
     fn pruning_keeps_min_quorum_and_a_majority(case in arb_prune_case()) {
         let config = Config { min_quorum: case.min_quorum, ..Config::default() };
-        let plan = plan_prune(&config, &case.raft, &case.known, &State::default(), &StablePromoter);
-        let (_, registry) = find_failed_servers(&case.raft, &case.known, &StablePromoter);
+        let plan = plan_prune(&config, &case.raft, &case.known, &BTreeMap::new(), Clone::clone);
+        let (_, registry) = find_failed_servers(&case.raft, &case.known, &BTreeMap::new());
 
         let initial = registry.potential_voters();
         let potential = |id: &ServerId| registry.eligibility[id].potential_voter;
@@ -225,7 +225,7 @@ proptest! {
     #[test]
     fn pruning_does_nothing_when_cleanup_is_off(case in arb_prune_case()) {
         let config = Config { cleanup_dead_servers: false, ..Config::default() };
-        let plan = plan_prune(&config, &case.raft, &case.known, &State::default(), &StablePromoter);
+        let plan = plan_prune(&config, &case.raft, &case.known, &BTreeMap::new(), Clone::clone);
         prop_assert!(plan.is_empty());
     }
 }

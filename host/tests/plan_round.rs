@@ -1,7 +1,7 @@
 //! Whole dry-run rounds through `plan_round`: state, reconcile, then pruning on the
 //! configuration reconcile leaves behind, and the JSON layout of the result.
 
-use autopilot::core::{Action, ServerId, StablePromoter};
+use autopilot::core::{Action, ServerId, StablePolicy};
 use autopilot::plan::{parse_snapshot, plan_round};
 use serde_json::{Value, json};
 
@@ -53,7 +53,7 @@ fn snapshot() -> Value {
 #[test]
 fn promotes_the_stable_non_voter_then_prunes_stale_and_failed_servers() {
     let inputs = parse_snapshot(&snapshot().to_string()).expect("valid snapshot");
-    let plan = plan_round(&inputs, &StablePromoter);
+    let plan = plan_round(&inputs, &StablePolicy);
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     assert_eq!(
         plan.actions,
@@ -83,7 +83,7 @@ fn a_recent_non_voter_waits_for_its_stabilization_window() {
     snapshot["CurrentState"]["Servers"]["d"]["Health"]["StableSince"] =
         json!("2020-11-02T12:09:55Z");
     let inputs = parse_snapshot(&snapshot.to_string()).expect("valid snapshot");
-    let plan = plan_round(&inputs, &StablePromoter);
+    let plan = plan_round(&inputs, &StablePolicy);
     assert!(
         !plan
             .actions
@@ -99,14 +99,14 @@ fn cleanup_off_plans_no_removals() {
     let mut snapshot = snapshot();
     snapshot["Config"]["CleanupDeadServers"] = json!(false);
     let inputs = parse_snapshot(&snapshot.to_string()).expect("valid snapshot");
-    let plan = plan_round(&inputs, &StablePromoter);
+    let plan = plan_round(&inputs, &StablePolicy);
     assert_eq!(plan.actions.len(), 1);
 }
 
 #[test]
 fn json_layout_matches_the_contract() {
     let inputs = parse_snapshot(&snapshot().to_string()).expect("valid snapshot");
-    let plan = plan_round(&inputs, &StablePromoter);
+    let plan = plan_round(&inputs, &StablePolicy);
     let value = serde_json::to_value(&plan).expect("encodes");
     assert_eq!(
         value["Actions"],

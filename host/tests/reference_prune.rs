@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use autopilot::core::{
     Action, Config, FailedServers, NodeStatus, NodeType, PrunePlan, RaftConfiguration, RaftServer,
-    RaftState, Server, ServerId, ServerState, StablePromoter, State, Suffrage, find_failed_servers,
-    plan_prune,
+    RaftState, Server, ServerId, ServerState, StablePolicy, State, Suffrage, consult_filter,
+    find_failed_servers, plan_prune,
 };
 
 /// The reference test's configuration: cleanup on, at least three potential voters.
@@ -46,7 +46,7 @@ fn known_map(servers: &[Server]) -> BTreeMap<ServerId, Server> {
     servers.iter().map(|s| (s.id.clone(), s.clone())).collect()
 }
 
-/// The autopilot state handed to the promoter's filter (no leader, as in the fixtures).
+/// The autopilot state handed to the policy's filter (no leader, as in the fixtures).
 fn state(servers: &[(Server, RaftState)]) -> State {
     State {
         servers: servers
@@ -87,15 +87,15 @@ struct Case {
 }
 
 fn check(case: &Case) {
-    let (failed, _registry) = find_failed_servers(&case.raft_config, &case.known, &StablePromoter);
+    let (failed, _registry) = find_failed_servers(&case.raft_config, &case.known, &BTreeMap::new());
     assert_eq!(failed, case.expected_failed, "failed/stale categories");
 
     let plan = plan_prune(
         &config(),
         &case.raft_config,
         &case.known,
-        &case.state,
-        &StablePromoter,
+        &BTreeMap::new(),
+        |failed| consult_filter(&StablePolicy, &config(), &case.state, failed).answer,
     );
     assert_eq!(plan, case.expected_plan, "prune plan");
     assert_eq!(plan.actions(), case.expected_actions, "prune actions");
@@ -355,8 +355,8 @@ fn plans_nothing_when_dead_server_cleanup_is_off() {
         &config,
         &seven_server_raft_config(),
         &known_map(&servers),
-        &State::default(),
-        &StablePromoter,
+        &BTreeMap::new(),
+        |failed| consult_filter(&StablePolicy, &config, &State::default(), failed).answer,
     );
     assert_eq!(plan, PrunePlan::default());
     assert!(plan.is_empty());
@@ -412,7 +412,7 @@ fn servers_without_a_node_type_are_not_potential_voters_so_failed_voter_stays() 
         failed_non_voter.clone(),
     ]);
 
-    let (failed, registry) = find_failed_servers(&raft, &known, &StablePromoter);
+    let (failed, registry) = find_failed_servers(&raft, &known, &BTreeMap::new());
     assert_eq!(registry.potential_voters(), 0);
     assert_eq!(
         failed,
@@ -426,7 +426,9 @@ fn servers_without_a_node_type_are_not_potential_voters_so_failed_voter_stays() 
     // No potential voters: MinQuorum does not apply, but max_removal is (0 - 1) / 2 = 0,
     // so the current voter is kept while the non-voter goes.
     let state = state(&[(alive_1, RaftState::Leader), (alive_2, RaftState::Voter)]);
-    let plan = plan_prune(&config(), &raft, &known, &state, &StablePromoter);
+    let plan = plan_prune(&config(), &raft, &known, &BTreeMap::new(), |failed| {
+        consult_filter(&StablePolicy, &config(), &state, failed).answer
+    });
     assert_eq!(
         plan,
         PrunePlan {

@@ -186,7 +186,7 @@ async fn a_membership_change_is_not_acted_on_again_before_the_state_shows_it() {
         advance(Duration::from_millis(10)).await;
     }
     for _ in 0..10 {
-        ap.set_promoter(std::sync::Arc::new(autopilot::core::StablePromoter));
+        ap.set_native_policy(std::sync::Arc::new(autopilot::core::StablePolicy));
         advance(Duration::from_millis(50)).await;
     }
     advance(Duration::from_secs(30)).await;

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use autopilot::core::{
-    Config, LastContact, NodeStatus, NodeType, Promoter, RaftConfiguration, RaftServer, RaftState,
-    Server, ServerHealth, ServerId, ServerState, ServerStats, StablePromoter, State, StateInputs,
-    Suffrage, Timestamp, compute_state, is_healthy, leader_id, sort_servers,
+    Config, Decisions, LastContact, NodeStatus, NodeType, Policy, PolicyFault, PolicyMetadata,
+    RaftConfiguration, RaftServer, RaftState, Server, ServerHealth, ServerId, ServerState,
+    ServerStats, StablePolicy, State, StateInputs, Suffrage, Timestamp, annotate, compute_state,
+    is_healthy, leader_id, sort_servers,
 };
 use chrono::{DateTime, Utc};
 
@@ -175,7 +176,11 @@ fn stable_policy_promotes_only_stable_non_voters_in_id_order() {
         first_state_time: ago(30),
         ..State::default()
     };
-    let changes = StablePromoter.changes(&config(), &state);
+    let judge = [NodeType::voter(), NodeType::from("")];
+    let decisions = StablePolicy
+        .decide(&config(), &state, &judge)
+        .expect("stable decides");
+    let changes = &decisions.changes;
     assert_eq!(
         changes.promotions,
         [
@@ -185,11 +190,17 @@ fn stable_policy_promotes_only_stable_non_voters_in_id_order() {
     );
     assert!(changes.demotions.is_empty());
     assert_eq!(changes.leader, None);
-    let types = StablePromoter.node_types(&config(), &state);
-    assert_eq!(types.len(), 7);
-    assert!(types.values().all(|t| t == &NodeType::voter()));
-    assert!(StablePromoter.is_potential_voter(&NodeType::voter()));
-    assert!(!StablePromoter.is_potential_voter(&NodeType::from("")));
+    // Every server becomes a voter: those not yet typed so are listed.
+    let mut annotated = state.clone();
+    annotate(&mut annotated, &decisions);
+    assert!(
+        annotated
+            .servers
+            .values()
+            .all(|s| s.server.node_type == NodeType::voter())
+    );
+    assert_eq!(decisions.potential_voters[&NodeType::voter()], true);
+    assert_eq!(decisions.potential_voters[&NodeType::from("")], false);
 }
 
 #[test]
@@ -306,18 +317,18 @@ fn stable_since_restarts_whenever_health_flips() {
     let t1 = at("2020-11-02T12:01:00Z");
     let t2 = at("2020-11-02T12:02:00Z");
     let t3 = at("2020-11-02T12:03:00Z");
-    let first = compute_state(&inputs(t0, stats(10, 2, 100), None), &StablePromoter);
+    let first = compute_state(&inputs(t0, stats(10, 2, 100), None), &StablePolicy);
     let c = ServerId::from("c");
     assert!(first.servers[&c].health.healthy);
     assert_eq!(first.servers[&c].health.stable_since, t0, "new server");
 
-    let same = compute_state(&inputs(t1, stats(10, 2, 100), Some(first)), &StablePromoter);
+    let same = compute_state(&inputs(t1, stats(10, 2, 100), Some(first)), &StablePolicy);
     assert_eq!(
         same.servers[&c].health.stable_since, t0,
         "unchanged health keeps it"
     );
 
-    let sick = compute_state(&inputs(t2, stats(500, 2, 100), Some(same)), &StablePromoter);
+    let sick = compute_state(&inputs(t2, stats(500, 2, 100), Some(same)), &StablePolicy);
     assert!(!sick.servers[&c].health.healthy);
     assert_eq!(
         sick.servers[&c].health.stable_since, t2,
@@ -326,7 +337,7 @@ fn stable_since_restarts_whenever_health_flips() {
 
     // The reference would keep t0 here (its flip check compares the new value with
     // itself), so a server that just recovered would count as long stable.
-    let back = compute_state(&inputs(t3, stats(10, 2, 100), Some(sick)), &StablePromoter);
+    let back = compute_state(&inputs(t3, stats(10, 2, 100), Some(sick)), &StablePolicy);
     assert!(back.servers[&c].health.healthy);
     assert_eq!(
         back.servers[&c].health.stable_since, t3,
@@ -337,14 +348,14 @@ fn stable_since_restarts_whenever_health_flips() {
 #[test]
 fn state_summarises_voters_health_and_failure_tolerance() {
     let now = at("2020-11-02T12:00:00Z");
-    let state = compute_state(&inputs(now, stats(10, 2, 100), None), &StablePromoter);
+    let state = compute_state(&inputs(now, stats(10, 2, 100), None), &StablePolicy);
     assert!(state.healthy);
     assert_eq!(state.leader, Some("a".into()));
     assert_eq!(state.failure_tolerance, 1);
     assert_eq!(state.servers[&ServerId::from("a")].state, RaftState::Leader);
     assert!(state.servers[&ServerId::from("a")].server.is_leader);
 
-    let sick = compute_state(&inputs(now, stats(10, 1, 100), None), &StablePromoter);
+    let sick = compute_state(&inputs(now, stats(10, 1, 100), None), &StablePolicy);
     assert!(!sick.healthy);
     assert_eq!(sick.failure_tolerance, 0);
     let order: Vec<&str> = sick.voters.iter().map(ServerId::as_str).collect();
@@ -354,11 +365,11 @@ fn state_summarises_voters_health_and_failure_tolerance() {
 #[test]
 fn servers_unknown_to_the_application_are_left_and_keep_their_old_record() {
     let now = at("2020-11-02T12:00:00Z");
-    let first = compute_state(&inputs(now, stats(10, 2, 100), None), &StablePromoter);
+    let first = compute_state(&inputs(now, stats(10, 2, 100), None), &StablePolicy);
     let mut next = inputs(now, stats(10, 2, 100), Some(first));
     next.known_servers.remove("c");
     next.raft_config.servers[2].address = "moved:8300".into();
-    let state = compute_state(&next, &StablePromoter);
+    let state = compute_state(&next, &StablePolicy);
     let c = &state.servers[&ServerId::from("c")];
     assert_eq!(c.server.node_status, NodeStatus::Left);
     assert_eq!(c.server.address, "moved:8300", "address always from Raft");
@@ -366,28 +377,41 @@ fn servers_unknown_to_the_application_are_left_and_keep_their_old_record() {
     assert!(!c.health.healthy);
 }
 
-/// A policy that uses every annotation hook, to pin the order they run in.
+/// A native policy that annotates every server and the state.
 struct Annotating;
 
-impl Promoter for Annotating {
-    fn server_ext(&self, _: &Config, server: &ServerState) -> Option<serde_json::Value> {
-        Some(serde_json::json!({"seen": server.server.id.as_str()}))
+impl Policy for Annotating {
+    fn metadata(&self) -> PolicyMetadata {
+        PolicyMetadata {
+            name: "annotating".into(),
+            version: "1".into(),
+        }
     }
-    fn state_ext(&self, _: &Config, state: &State) -> Option<serde_json::Value> {
-        // The state extension sees the server extensions already applied.
-        let seen: Vec<serde_json::Value> = state
-            .servers
-            .values()
-            .map(|s| s.server.ext["seen"].clone())
-            .collect();
-        Some(serde_json::Value::Array(seen))
-    }
-    fn node_types(&self, _: &Config, state: &State) -> BTreeMap<ServerId, NodeType> {
-        state
+
+    fn decide(
+        &self,
+        config: &Config,
+        state: &State,
+        judge: &[NodeType],
+    ) -> Result<Decisions, PolicyFault> {
+        let server_ext: BTreeMap<ServerId, serde_json::Value> = state
             .servers
             .keys()
-            .map(|id| (id.clone(), NodeType::from(format!("type-of-{id}").as_str())))
-            .collect()
+            .map(|id| (id.clone(), serde_json::json!({"seen": id.as_str()})))
+            .collect();
+        let seen: Vec<serde_json::Value> = server_ext.values().map(|e| e["seen"].clone()).collect();
+        let node_types = state
+            .servers
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (i as u32, NodeType::from(format!("type-of-{id}").as_str())))
+            .collect();
+        Ok(Decisions {
+            server_ext,
+            state_ext: Some(serde_json::Value::Array(seen)),
+            node_types,
+            ..StablePolicy::decisions(config, state, judge)
+        })
     }
 }
 

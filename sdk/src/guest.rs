@@ -117,6 +117,10 @@ pub fn run_decide<P: Policy + Default>(
             demotions,
             leader,
         },
+        wake_at: decisions.wake_at.map(|t| wit::Timestamp {
+            seconds: t.seconds,
+            nanos: t.nanos,
+        }),
     };
     drop(ids);
     std::mem::forget(decisions);

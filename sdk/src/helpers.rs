@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use crate::types::{RaftState, ServerId, ServerState, State};
+use crate::types::{Changes, Config, NodeStatus, RaftState, ServerId, ServerState, State};
 
 /// Healthy, and healthy for at least the state's effective stabilization time as of
 /// the state's `now`.
@@ -10,6 +10,20 @@ pub fn is_stable(state: &State, server: &ServerState) -> bool {
     server.health.healthy
         && state.now.nanos_since(server.health.stable_since)
             >= i128::try_from(state.effective_stabilization.as_nanos()).unwrap_or(i128::MAX)
+}
+
+/// The first instant after the state's `now` at which a healthy non-voter will have
+/// been healthy for `window`: when a policy that promotes after `window` must look
+/// again. `None` when no healthy non-voter is waiting.
+pub fn next_stable_after(state: &State, window: std::time::Duration) -> Option<crate::Timestamp> {
+    let window = i128::try_from(window.as_nanos()).unwrap_or(i128::MAX);
+    state
+        .servers
+        .values()
+        .filter(|s| s.health.healthy && s.raft_state == RaftState::NonVoter)
+        .map(|s| s.health.stable_since.plus_nanos(window))
+        .filter(|at| *at > state.now)
+        .min()
 }
 
 /// Voters needed for a quorum of `voters`.
@@ -92,5 +106,64 @@ mod tests {
                 assert_eq!(same_id(a, b), a == b, "{a:?} vs {b:?}");
             }
         }
+    }
+}
+
+/// `changes` cut down to what the host's safety rules accept, so that a policy whose
+/// plan would go too far in some cluster still gets its safe part through (the host
+/// refuses an unsafe answer whole, and counts it as a fault). It drops:
+///
+/// - a demotion of the leader (transfer leadership first);
+/// - promotions of servers that are not healthy non-voters (or staging) the
+///   application sees alive;
+/// - demotions, unhealthy voters first, beyond those that leave at least
+///   `config.min_quorum` voters (promotions counted) of whom the healthy ones are a
+///   majority;
+/// - a leader choice that is not a healthy voter.
+pub fn safe_changes(config: &Config, state: &State, changes: Changes) -> Changes {
+    let server = |id: &ServerId| state.servers.get(id);
+    let promotions: Vec<ServerId> = changes
+        .promotions
+        .into_iter()
+        .filter(|id| {
+            server(id).is_some_and(|s| {
+                matches!(s.raft_state, RaftState::NonVoter | RaftState::Staging)
+                    && s.health.healthy
+                    && s.server.node_status == NodeStatus::Alive
+            })
+        })
+        .collect();
+    let votes = |id: &ServerId| server(id).is_some_and(|s| s.raft_state.has_voting_rights());
+    let healthy = |id: &ServerId| server(id).is_some_and(|s| s.health.healthy);
+    let mut candidates: Vec<ServerId> = changes
+        .demotions
+        .into_iter()
+        .filter(|id| state.leader.as_ref() != Some(id))
+        .collect();
+    // Unhealthy voters first: demoting them can only help the healthy majority.
+    candidates.sort_by_key(|id| votes(id) && healthy(id));
+    let mut remaining: Vec<&ServerId> = state.voters.iter().chain(&promotions).collect();
+    remaining.sort();
+    remaining.dedup();
+    let mut demotions = Vec::new();
+    for id in candidates {
+        if !votes(&id) {
+            demotions.push(id);
+            continue;
+        }
+        let after: Vec<&ServerId> = remaining.iter().copied().filter(|r| *r != &id).collect();
+        let healthy_after = after.iter().filter(|r| healthy(r)).count();
+        if after.len() >= config.min_quorum as usize && healthy_after >= quorum(after.len()) {
+            remaining = after;
+            demotions.push(id);
+        }
+    }
+    let leader = changes
+        .leader
+        .filter(|id| state.leader.as_ref() == Some(id) || (votes(id) && healthy(id)));
+    Changes {
+        promotions,
+        demotions,
+        leader,
     }
 }

@@ -83,7 +83,10 @@ mod policy;
 pub mod testing;
 mod types;
 
-pub use helpers::{compare_servers, failure_tolerance, is_stable, quorum, sort_servers};
+pub use helpers::{
+    compare_servers, failure_tolerance, is_stable, next_stable_after, quorum, safe_changes,
+    sort_servers,
+};
 pub use policy::{Policy, Stable, VOTER, decide, stable_changes};
 pub use types::*;
 

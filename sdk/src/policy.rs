@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::helpers::is_stable;
+use crate::helpers::{is_stable, next_stable_after};
 use crate::types::{
     Changes, Config, Decisions, FailedServers, Metadata, PolicyError, RaftState, ServerId,
-    ServerState, State,
+    ServerState, State, Timestamp,
 };
 
 /// The node type the stable policy gives every server.
@@ -68,6 +68,15 @@ pub trait Policy {
     /// Whether servers of this node type count as potential voters. Stable: `voter`.
     fn is_potential_voter(&self, node_type: &str) -> bool {
         node_type == VOTER
+    }
+
+    /// When this policy's answer could next change with no new input: the host runs a
+    /// round then, so a policy with windows of its own acts on time. Stable: when the
+    /// next healthy non-voter has been healthy for the effective stabilization time.
+    /// Return `None` when only new input (health, membership, configuration) can
+    /// change the answer.
+    fn wake_at(&self, _config: &Config, state: &State) -> Option<Timestamp> {
+        next_stable_after(state, state.effective_stabilization)
     }
 
     /// Whether the policy reads servers' names, addresses, versions or metadata.
@@ -171,6 +180,7 @@ pub(crate) fn decide_in_place<P: Policy + ?Sized>(
         }
     }
     decisions.changes = policy.changes(config, state)?;
+    decisions.wake_at = policy.wake_at(config, state);
     decisions.potential_voter_types = judge_node_types
         .iter()
         .filter(|t| policy.is_potential_voter(t))

@@ -256,4 +256,7 @@ pub struct Decisions {
     pub potential_voter_types: Vec<String>,
     /// The round's changes.
     pub changes: Changes,
+    /// When the answer could next change with no new input (see
+    /// [`Policy::wake_at`](crate::Policy::wake_at)).
+    pub wake_at: Option<Timestamp>,
 }

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autopilot::core::{
-    Config, LastContact, NodeStatus, Promoter, RaftConfiguration, RaftServer, Server, ServerId,
-    ServerStats, StablePromoter, StateInputs, Suffrage, compute_state, compute_state_and_changes,
+    Config, LastContact, NodeStatus, RaftConfiguration, RaftServer, Server, ServerId, ServerStats,
+    StablePolicy, StateInputs, Suffrage, compute_round, compute_state,
 };
 use autopilot::plan::plan_round;
-use autopilot::plugin::{ArtifactCache, ComponentPromoter, PluginHost, PluginHostConfig};
+use autopilot::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -72,7 +72,7 @@ fn scenario(n: usize) -> StateInputs {
         current_state: None,
     };
     // The previous state: every server, healthy since a minute ago.
-    let previous = compute_state(&inputs, &StablePromoter);
+    let previous = compute_state(&inputs, &StablePolicy);
     inputs.current_state = Some(previous);
     inputs.now = now;
     inputs
@@ -160,72 +160,59 @@ fn main() {
     );
     println!();
 
-    let promoter = ComponentPromoter::new(Arc::new(policy));
+    let promoter = policy;
     // The same decisions from a policy that asks for every server's name, address,
     // version and metadata, to show what sending those strings costs.
-    let with_details = ComponentPromoter::new(Arc::new(
-        cold_host
-            .load(&guests::component(guests::STABLE_DETAILS))
-            .expect("stable-details loads"),
-    ));
+    let with_details = cold_host
+        .load(&guests::component(guests::STABLE_DETAILS))
+        .expect("stable-details loads");
     println!(
-        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {:>10}",
-        "servers",
-        "native round",
-        "wasm round",
-        "+ details",
-        "native plan",
-        "wasm plan",
-        "Go (ref.)"
+        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}",
+        "servers", "native round", "wasm round", "+ details", "native plan", "wasm plan",
     );
-    let go = [
-        (5, "4.5 µs"),
-        (100, "117 µs"),
-        (1_000, "2.1 ms"),
-        (10_000, "29 ms"),
-    ];
     // BENCH_SIZES=5,100 limits the sizes (for profiling).
     let sizes: Option<Vec<usize>> = std::env::var("BENCH_SIZES")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
-    for (n, go_figure) in go {
+    for n in [5, 100, 1_000, 10_000] {
         if sizes.as_ref().is_some_and(|s| !s.contains(&n)) {
             continue;
         }
         let inputs = scenario(n);
-        let (state, changes) = compute_state_and_changes(&inputs, &StablePromoter);
+        let (state, decided) = compute_round(&inputs, &StablePolicy);
         assert_eq!(
-            changes.promotions.len(),
+            decided.answer.changes.promotions.len(),
             n.saturating_sub(5),
             "the scenario promotes"
         );
-        assert_eq!(
-            compute_state_and_changes(&inputs, &promoter),
-            (state, changes)
+        let (wasm_state, wasm_decided) = compute_round(&inputs, &promoter);
+        assert!(wasm_decided.fault.is_none(), "{:?}", wasm_decided.fault);
+        assert_eq!(wasm_state, state);
+        assert_eq!(wasm_decided.answer.changes, decided.answer.changes);
+        let (_, details_decided) = compute_round(&inputs, &with_details);
+        assert!(
+            details_decided.fault.is_none(),
+            "{:?}",
+            details_decided.fault
         );
-        assert!(promoter.take_errors().is_empty());
-        assert_eq!(
-            compute_state_and_changes(&inputs, &with_details).1,
-            compute_state_and_changes(&inputs, &StablePromoter).1
-        );
-        assert!(with_details.take_errors().is_empty());
+        assert_eq!(details_decided.answer.changes, decided.answer.changes);
         let native = measure(budget, || {
-            black_box(compute_state_and_changes(&inputs, &StablePromoter));
+            black_box(compute_round(&inputs, &StablePolicy));
         });
         let wasm = measure(budget, || {
-            black_box(compute_state_and_changes(&inputs, &promoter));
+            black_box(compute_round(&inputs, &promoter));
         });
         let details = measure(budget, || {
-            black_box(compute_state_and_changes(&inputs, &with_details));
+            black_box(compute_round(&inputs, &with_details));
         });
         let native_plan = measure(budget / 2, || {
-            black_box(plan_round(&inputs, &StablePromoter));
+            black_box(plan_round(&inputs, &StablePolicy));
         });
         let wasm_plan = measure(budget / 2, || {
             black_box(plan_round(&inputs, &promoter));
         });
         println!(
-            "{n:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {go_figure:>10}",
+            "{n:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}",
             show(native),
             show(wasm),
             show(details),
@@ -233,9 +220,6 @@ fn main() {
             show(wasm_plan)
         );
     }
-    assert!(promoter.take_errors().is_empty());
-    assert!(with_details.take_errors().is_empty());
-    let _ = StablePromoter.is_potential_voter(&autopilot::core::NodeType::voter());
     if let Some(kib) = peak_rss_kib() {
         println!();
         println!("Peak resident memory of this process: {} MiB", kib / 1024);

@@ -61,7 +61,7 @@ fn refuses_a_component_of_another_world() {
     assert_eq!(e.kind(), "missing-export", "{e}");
     assert!(e.to_string().contains("other:greeter/greet@1.0.0"), "{e}");
     assert!(
-        e.to_string().contains("autopilot:promoter/policy@0.2.0"),
+        e.to_string().contains("autopilot:promoter/policy@0.3.0"),
         "{e}"
     );
 }

@@ -62,7 +62,9 @@ fn a_policy_that_reads_details_receives_them_through_the_host() {
         .load(&guests::component(guests::STABLE_DETAILS))
         .expect("loads");
     let state = state();
-    let decisions = policy.decide(&echo_config(), &state, &[]).expect("decides");
+    let decisions = policy
+        .try_decide(&echo_config(), &state, &[])
+        .expect("decides");
     let echoed = decisions
         .server_ext
         .get("node-1")
@@ -160,7 +162,7 @@ fn a_policy_of_the_previous_contract_still_runs_and_always_gets_details() {
         },
     );
     let decisions = policy
-        .decide(&Config::default(), &state, &[])
+        .try_decide(&Config::default(), &state, &[])
         .expect("decides");
     assert_eq!(
         decisions.server_ext.get("node-1"),
@@ -177,7 +179,7 @@ fn a_policy_of_the_previous_contract_still_runs_and_always_gets_details() {
         ..Default::default()
     };
     let kept = policy
-        .filter_removals(&Config::default(), &state, &failed)
+        .try_filter_removals(&Config::default(), &state, &failed)
         .expect("filters");
     assert_eq!(kept, failed);
 }

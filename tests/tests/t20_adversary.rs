@@ -2,11 +2,9 @@
 //! named error, and the next round with a well-behaved policy succeeds in the same
 //! process (and the same host).
 
-use std::sync::Arc;
-
-use autopilot::core::{Action, StablePromoter};
+use autopilot::core::{Action, StablePolicy};
 use autopilot::plan::{parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPromoter, PluginHost, PluginHostConfig};
+use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use serde_json::{Value, json};
 
@@ -46,11 +44,9 @@ fn snapshot(mode: &str) -> String {
     .to_string()
 }
 
-fn adversary(host: &PluginHost) -> ComponentPromoter {
-    let policy = host
-        .load(&guests::component(guests::ADVERSARY))
-        .expect("adversary loads");
-    ComponentPromoter::new(Arc::new(policy))
+fn adversary(host: &PluginHost) -> ComponentPolicy {
+    host.load(&guests::component(guests::ADVERSARY))
+        .expect("adversary loads")
 }
 
 #[test]
@@ -58,10 +54,13 @@ fn each_misbehaviour_has_its_own_error_and_the_next_round_succeeds() {
     let host = PluginHost::new(PluginHostConfig::default()).expect("host starts");
     let promoter = adversary(&host);
     let good = parse_snapshot(&snapshot("")).expect("snapshot");
-    let expected = plan_round(&good, &StablePromoter);
+    let expected = plan_round(&good, &StablePolicy);
 
     let cases = [
-        ("loop", "deadline", "out of time"),
+        ("loop", "out-of-budget", "out of budget"),
+        // WASI 0.2's stable `exit` carries success or failure only: `exit(3)` in the
+        // guest arrives as failure, status 1.
+        ("exit", "exit", "exited with status 1"),
         ("memory", "out-of-memory", "out of memory"),
         ("panic", "trap", "deliberate panic"),
         // The panic message survives an output flood: the latest bytes are kept.
@@ -80,7 +79,26 @@ fn each_misbehaviour_has_its_own_error_and_the_next_round_succeeds() {
             "invalid-output",
             "both promoted and demoted",
         ),
-        ("bad-leader", "invalid-output", "not a healthy voter"),
+        (
+            "huge-node-type",
+            "invalid-output",
+            "node type name of 1048576 bytes",
+        ),
+        // Unsafe answers: each breaks one safety rule and is refused whole.
+        ("bad-leader", "unsafe-answer", "hands leadership to"),
+        ("demote-leader", "unsafe-answer", "demotes the leader \"a\""),
+        ("demote-all", "unsafe-answer", "demotes the leader \"a\""),
+        (
+            "demote-all-but-leader",
+            "unsafe-answer",
+            "2 voters would remain, and MinQuorum is 3",
+        ),
+        (
+            "promote-unhealthy",
+            "unsafe-answer",
+            "promotes \"f\", which the application does not see alive",
+        ),
+        ("promote-voter", "unsafe-answer", "already votes"),
         (
             "ghost-node-type",
             "invalid-output",
@@ -96,7 +114,7 @@ fn each_misbehaviour_has_its_own_error_and_the_next_round_succeeds() {
     for (mode, kind, words) in cases {
         let inputs = parse_snapshot(&snapshot(mode)).expect("snapshot");
         let plan = plan_round(&inputs, &promoter);
-        let errors = promoter.take_errors();
+        let errors = plan.faults.clone();
         assert!(!errors.is_empty(), "{mode}: expected an error");
         assert_eq!(errors[0].kind(), kind, "{mode}: {}", errors[0]);
         assert!(
@@ -109,10 +127,7 @@ fn each_misbehaviour_has_its_own_error_and_the_next_round_succeeds() {
 
         // The next round, same host and same component, behaves.
         let plan = plan_round(&good, &promoter);
-        assert!(
-            promoter.take_errors().is_empty(),
-            "{mode}: next round is clean"
-        );
+        assert!(plan.faults.is_empty(), "{mode}: next round is clean");
         assert_eq!(plan, expected, "{mode}: next round");
     }
 }
@@ -124,13 +139,13 @@ fn a_well_behaved_round_goes_through_the_policy() {
 
     let inputs = parse_snapshot(&snapshot("state-ext")).expect("snapshot");
     let plan = plan_round(&inputs, &promoter);
-    assert!(promoter.take_errors().is_empty());
+    assert!(plan.faults.is_empty());
     assert_eq!(plan.state.ext, json!({"zones": 2}));
 
     // A filter that keeps everything: no removals.
     let inputs = parse_snapshot(&snapshot("filter-keeps-all")).expect("snapshot");
     let plan = plan_round(&inputs, &promoter);
-    assert!(promoter.take_errors().is_empty());
+    assert!(plan.faults.is_empty());
     assert_eq!(
         plan.actions,
         [Action::AddVoter {
@@ -141,19 +156,16 @@ fn a_well_behaved_round_goes_through_the_policy() {
 
     // Output is captured, not fatal.
     let inputs = parse_snapshot(&snapshot("chatty")).expect("snapshot");
-    plan_round(&inputs, &promoter);
-    assert!(promoter.take_errors().is_empty());
+    let plan = plan_round(&inputs, &promoter);
+    assert!(plan.faults.is_empty());
 
     // Even far over the bound: the excess is dropped and the round goes on, deciding
     // what the stable policy decides.
     let inputs = parse_snapshot(&snapshot("flood")).expect("snapshot");
     let flooded = plan_round(&inputs, &promoter);
-    let errors = promoter.take_errors();
+    let errors = &flooded.faults;
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(
-        flooded.actions,
-        plan_round(&inputs, &StablePromoter).actions
-    );
+    assert_eq!(flooded.actions, plan_round(&inputs, &StablePolicy).actions);
 }
 
 #[test]
@@ -163,7 +175,7 @@ fn a_leadership_transfer_comes_only_in_a_quiet_round() {
     // With d pending promotion, the round promotes and does not transfer.
     let inputs = parse_snapshot(&snapshot("transfer")).expect("snapshot");
     let plan = plan_round(&inputs, &promoter);
-    assert!(promoter.take_errors().is_empty());
+    assert!(plan.faults.is_empty());
     assert!(
         !plan
             .actions
@@ -175,7 +187,7 @@ fn a_leadership_transfer_comes_only_in_a_quiet_round() {
     snapshot["RaftConfig"]["Servers"][3]["Suffrage"] = json!(0);
     let inputs = parse_snapshot(&snapshot.to_string()).expect("snapshot");
     let plan = plan_round(&inputs, &promoter);
-    assert!(promoter.take_errors().is_empty());
+    assert!(plan.faults.is_empty());
     assert!(
         matches!(
             plan.actions.first(),

@@ -2,28 +2,27 @@
 //! rounds (state, reconcile, prune) over generated clusters give identical plans.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use autopilot::core::{
     Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server, ServerHealth,
-    ServerId, ServerState, ServerStats, StablePromoter, State, StateInputs, Suffrage,
-    compute_state,
+    ServerId, ServerState, ServerStats, StablePolicy, State, StateInputs, Suffrage, compute_state,
 };
 use autopilot::plan::plan_round;
-use autopilot::plugin::{ComponentPromoter, PluginHost, PluginHostConfig};
+use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
 
-fn component() -> &'static ComponentPromoter {
-    static PROMOTER: OnceLock<ComponentPromoter> = OnceLock::new();
+fn component() -> &'static ComponentPolicy {
+    static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
     PROMOTER.get_or_init(|| {
         let host = PluginHost::new(PluginHostConfig::default()).expect("host starts");
         let policy = host
             .load(&guests::component(guests::STABLE_PROMOTER))
             .expect("stable loads");
-        ComponentPromoter::new(Arc::new(policy))
+        policy
     })
 }
 
@@ -156,9 +155,9 @@ proptest! {
         min_quorum in 0u32..5,
     ) {
         let inputs = inputs(&servers, leader, is_leader, running_for, stabilization, min_quorum);
-        let native = plan_round(&inputs, &StablePromoter);
+        let native = plan_round(&inputs, &StablePolicy);
         let wasm = plan_round(&inputs, component());
-        let errors = component().take_errors();
+        let errors = &wasm.faults;
         prop_assert!(errors.is_empty(), "plugin errors: {:?}", errors);
         prop_assert_eq!(&wasm, &native);
     }
@@ -201,7 +200,7 @@ fn generated_rounds_include_promotions_and_removals() {
     ];
     let inputs = inputs(&servers, Some(0), true, 50, 10, 3);
     let plan = plan_round(&inputs, component());
-    assert!(component().take_errors().is_empty());
+    assert!(plan.faults.is_empty());
     let ops: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
     assert_eq!(
         ops,

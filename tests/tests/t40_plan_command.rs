@@ -99,7 +99,9 @@ fn names_what_is_wrong_with_an_unusable_promoter() {
 
     for (mode, words) in [
         ("panic", "trapped"),
-        ("loop", "out of time"),
+        ("loop", "out of budget"),
+        ("exit", "exited with status 1"),
+        ("demote-leader", "unsafe answer: it demotes the leader"),
         ("memory", "out of memory"),
         ("unknown-id", "invalid output"),
     ] {

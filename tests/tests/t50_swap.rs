@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autopilot::core::promoter::stable_changes;
 use autopilot::core::{
-    Config, FailedServers, PolicyEvent, Promoter, RaftChanges, StablePromoter, State,
+    Config, Decisions, FailedServers, NodeType, Policy, PolicyEvent, PolicyFault, PolicyMetadata,
+    StablePolicy, State,
 };
 use autopilot::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig, sha256_hex};
 use autopilot::runtime::sim::{CallKind, SimCluster};
@@ -260,32 +260,43 @@ async fn the_next_leader_runs_the_swapped_policy() {
     on_b.stop().await;
 }
 
-/// A native policy that stamps every decision with its tag (`true`: the filter).
+/// A native policy that logs every call with its tag, whether it was the filter, and
+/// the state it was given (by address: a round hands its decide and its filter the
+/// same state).
 struct Tagging {
     tag: u32,
-    log: Arc<Mutex<Vec<(u32, bool)>>>,
+    log: Arc<Mutex<Vec<(u32, bool, usize)>>>,
 }
 
-impl Promoter for Tagging {
-    fn evaluate(&self, config: &Config, state: &mut State) -> RaftChanges {
-        // State updates are not rounds: do not log them.
-        StablePromoter.evaluate(config, state)
+impl Policy for Tagging {
+    fn metadata(&self) -> PolicyMetadata {
+        PolicyMetadata {
+            name: "tagging".into(),
+            version: self.tag.to_string(),
+        }
     }
 
-    fn changes(&self, config: &Config, state: &State) -> RaftChanges {
-        self.log.lock().expect("log").push((self.tag, false));
-        stable_changes(config, state)
+    fn decide(
+        &self,
+        config: &Config,
+        state: &State,
+        judge: &[NodeType],
+    ) -> Result<Decisions, PolicyFault> {
+        let at = std::ptr::from_ref(state) as usize;
+        self.log.lock().expect("log").push((self.tag, false, at));
+        Ok(StablePolicy::decisions(config, state, judge))
     }
 
-    fn filter_failed_server_removals(
+    fn filter_removals(
         &self,
         _config: &Config,
-        _state: &State,
-        _failed: FailedServers,
-    ) -> FailedServers {
-        self.log.lock().expect("log").push((self.tag, true));
+        state: &State,
+        _failed: &FailedServers,
+    ) -> Result<FailedServers, PolicyFault> {
+        let at = std::ptr::from_ref(state) as usize;
+        self.log.lock().expect("log").push((self.tag, true, at));
         // Keep the stale server so every round asks again.
-        FailedServers::default()
+        Ok(FailedServers::default())
     }
 }
 
@@ -310,7 +321,7 @@ async fn thousands_of_rounds_during_hundreds_of_swaps() {
             let mut refused = 0;
             for i in 0..300u32 {
                 match i % 3 {
-                    0 => ap.set_promoter(Arc::new(Tagging {
+                    0 => ap.set_native_policy(Arc::new(Tagging {
                         tag: i,
                         log: Arc::clone(&log),
                     })),
@@ -353,8 +364,9 @@ async fn thousands_of_rounds_during_hundreds_of_swaps() {
         0,
         "no round failed because of a swap"
     );
-    // Within a round, changes and the removal filter come from the same policy: a
-    // filter entry always follows its round's changes entry, with the same tag.
+    // Within a round, the decisions and the removal filter come from the same policy:
+    // a filter entry has the tag of its round's decide entry (the latest before it on
+    // the same state).
     let log = log.lock().expect("log").clone();
     assert!(
         log.len() > 100,
@@ -362,15 +374,21 @@ async fn thousands_of_rounds_during_hundreds_of_swaps() {
         log.len()
     );
     let mut filters = 0;
-    for (i, (tag, filter)) in log.iter().enumerate() {
+    for (i, (tag, filter, at)) in log.iter().enumerate() {
         if *filter {
             filters += 1;
-            assert!(i > 0, "a filter without its round");
-            assert_eq!(log[i - 1], (*tag, false), "a round saw two policies at {i}");
+            let decided = log[..i]
+                .iter()
+                .rev()
+                .find(|(_, filter, state)| !filter && state == at);
+            let Some((decided_tag, _, _)) = decided else {
+                panic!("a filter without its round at {i}");
+            };
+            assert_eq!(decided_tag, tag, "a round saw two policies at {i}");
         }
     }
     assert!(filters > 100, "the filter ran in tagging rounds: {filters}");
-    let per_tag: BTreeMap<u32, usize> = log.iter().fold(BTreeMap::new(), |mut m, (t, _)| {
+    let per_tag: BTreeMap<u32, usize> = log.iter().fold(BTreeMap::new(), |mut m, (t, _, _)| {
         *m.entry(*t).or_default() += 1;
         m
     });

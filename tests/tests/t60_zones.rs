@@ -2,12 +2,12 @@
 //! component, and a property test of its zone rules (natively, on the same code).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use autopilot::core::Action;
 use autopilot::plan::{Plan, parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPromoter, PluginHost, PluginHostConfig};
+use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use autopilot_sdk::testing::StateBuilder;
 use autopilot_sdk::{RaftState, Timestamp};
@@ -15,14 +15,14 @@ use proptest::prelude::*;
 use redundancy_zones_promoter::{ZONE_EXTRA_VOTER, ZONE_STANDBY, ZONE_VOTER, plan};
 use serde_json::{Value, json};
 
-fn zones() -> &'static ComponentPromoter {
-    static PROMOTER: OnceLock<ComponentPromoter> = OnceLock::new();
+fn zones() -> &'static ComponentPolicy {
+    static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
     PROMOTER.get_or_init(|| {
         let host = PluginHost::new(PluginHostConfig::default()).expect("host");
         let policy = host
             .load(&guests::component(guests::REDUNDANCY_ZONES_PROMOTER))
             .expect("the zones component loads");
-        ComponentPromoter::new(Arc::new(policy))
+        policy
     })
 }
 
@@ -77,7 +77,7 @@ fn snapshot(rows: &[Row], ext: Value) -> String {
 fn run(rows: &[Row], ext: Value) -> Plan {
     let inputs = parse_snapshot(&snapshot(rows, ext)).expect("snapshot");
     let plan = plan_round(&inputs, zones());
-    let errors = zones().take_errors();
+    let errors = plan.faults.clone();
     assert!(errors.is_empty(), "{errors:?}");
     plan
 }
@@ -202,8 +202,7 @@ fn the_zone_meta_key_is_configurable() {
     assert_eq!(node_type(&plan, "s2"), "voter");
     assert_eq!(plan.state.ext["zone_tag"], "rack");
     let bad = parse_snapshot(&snapshot(STEADY, json!({"zone_tag": 7}))).expect("snapshot");
-    plan_round(&bad, zones());
-    let errors = zones().take_errors();
+    let errors = plan_round(&bad, zones()).faults;
     assert_eq!(errors.first().map(|e| e.kind()), Some("policy-error"));
 }
 

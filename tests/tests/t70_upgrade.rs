@@ -3,22 +3,22 @@
 //! the old voters are demoted, leadership moves, and the old servers wait for removal;
 //! with zones, leadership waits for the new version to cover every zone.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use autopilot::core::Action;
 use autopilot::plan::{Plan, parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPromoter, PluginHost, PluginHostConfig};
+use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use serde_json::{Value, json};
 
-fn upgrade() -> &'static ComponentPromoter {
-    static PROMOTER: OnceLock<ComponentPromoter> = OnceLock::new();
+fn upgrade() -> &'static ComponentPolicy {
+    static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
     PROMOTER.get_or_init(|| {
         let host = PluginHost::new(PluginHostConfig::default()).expect("host");
         let policy = host
             .load(&guests::component(guests::UPGRADE_MIGRATION_PROMOTER))
             .expect("the upgrade component loads");
-        ComponentPromoter::new(Arc::new(policy))
+        policy
     })
 }
 
@@ -89,7 +89,7 @@ impl Cluster {
     fn round(&mut self) -> (Plan, Value) {
         let inputs = parse_snapshot(&self.snapshot()).expect("snapshot");
         let plan = plan_round(&inputs, upgrade());
-        let errors = upgrade().take_errors();
+        let errors = plan.faults.clone();
         assert!(errors.is_empty(), "{errors:?}");
         for action in &plan.actions {
             match action {
@@ -260,7 +260,7 @@ fn upgrades_can_be_disabled() {
         "\"ServerStabilizationTime\":10000000000,\"Ext\":{\"disable_upgrade_migration\":true}",
     );
     let plan = plan_round(&parse_snapshot(&text).expect("snapshot"), upgrade());
-    assert!(upgrade().take_errors().is_empty());
+    assert!(plan.faults.is_empty());
     assert_eq!(plan.state.ext["status"], "disabled");
     // Disabled: the stable behaviour promotes n1.
     assert_eq!(ops(&plan), ["add voter n1 (n1:8300)"]);

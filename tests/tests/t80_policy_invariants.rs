@@ -2,29 +2,27 @@
 //! clusters (zones, versions, failures): their answers always validate, and a round
 //! never mixes kinds of change.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use autopilot::core::Action;
 use autopilot::plan::{parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPromoter, PluginHost, PluginHostConfig};
+use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use proptest::prelude::*;
 use serde_json::json;
 
-fn load(path: &str) -> ComponentPromoter {
+fn load(path: &str) -> ComponentPolicy {
     let host = PluginHost::new(PluginHostConfig::default()).expect("host");
-    ComponentPromoter::new(Arc::new(
-        host.load(&guests::component(path)).expect("loads"),
-    ))
+    host.load(&guests::component(path)).expect("loads")
 }
 
-fn zones() -> &'static ComponentPromoter {
-    static P: OnceLock<ComponentPromoter> = OnceLock::new();
+fn zones() -> &'static ComponentPolicy {
+    static P: OnceLock<ComponentPolicy> = OnceLock::new();
     P.get_or_init(|| load(guests::REDUNDANCY_ZONES_PROMOTER))
 }
 
-fn upgrade() -> &'static ComponentPromoter {
-    static P: OnceLock<ComponentPromoter> = OnceLock::new();
+fn upgrade() -> &'static ComponentPolicy {
+    static P: OnceLock<ComponentPolicy> = OnceLock::new();
     P.get_or_init(|| load(guests::UPGRADE_MIGRATION_PROMOTER))
 }
 
@@ -70,10 +68,10 @@ fn snapshot(servers: &[Gen]) -> String {
     .to_string()
 }
 
-fn check(promoter: &ComponentPromoter, servers: &[Gen]) -> Result<(), TestCaseError> {
+fn check(promoter: &ComponentPolicy, servers: &[Gen]) -> Result<(), TestCaseError> {
     let inputs = parse_snapshot(&snapshot(servers)).expect("snapshot");
     let plan = plan_round(&inputs, promoter);
-    let errors = promoter.take_errors();
+    let errors = plan.faults.clone();
     prop_assert!(
         errors.is_empty(),
         "the policy's answer did not validate: {:?}",

@@ -2,10 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::changes::RaftChanges;
 use super::config::Config;
 use super::ids::{NodeStatus, RaftState, ServerId};
-use super::promoter::Promoter;
+use super::policy::{Consulted, Decisions, Policy, annotate, consult_decide, judged_node_types};
 use super::server::{
     RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
 };
@@ -91,17 +90,26 @@ pub fn is_healthy(
 
 /// Computes the next state: servers from the Raft configuration, enriched with the
 /// previous state, the application's records and fresh stats; health and stability;
-/// the cluster summary; then the promoter's extension data and node types.
-pub fn compute_state(inputs: &StateInputs, promoter: &dyn Promoter) -> State {
-    compute_state_and_changes(inputs, promoter).0
+/// the cluster summary; then the policy's extension data and node types (the stable
+/// policy's if `policy` faults: see [`compute_round`] to see the fault).
+pub fn compute_state(inputs: &StateInputs, policy: &dyn Policy) -> State {
+    compute_round(inputs, policy).0
 }
 
-/// [`compute_state`], also returning the changes the promoter wants for that state
-/// (the whole round's decisions in one evaluation).
-pub fn compute_state_and_changes(
-    inputs: &StateInputs,
-    promoter: &dyn Promoter,
-) -> (State, RaftChanges) {
+/// [`compute_state`], also returning the round's decisions (the whole round in one
+/// policy call, checked against the safety rules) and the policy's fault, if any.
+/// Potential-voter verdicts are asked for the application's node types.
+pub fn compute_round(inputs: &StateInputs, policy: &dyn Policy) -> (State, Consulted<Decisions>) {
+    let mut state = build_state(inputs);
+    let judge = judged_node_types(&state);
+    let decided = consult_decide(policy, &inputs.config, &state, &judge);
+    annotate(&mut state, &decided.answer);
+    (state, decided)
+}
+
+/// The state before any policy has annotated it: servers, health, stability, the
+/// leader, the voters best first and the failure tolerance.
+pub fn build_state(inputs: &StateInputs) -> State {
     let (leader_term, leader_index) = leader_position(inputs);
     // Visit Raft's servers in id order (a stable sort: already sorted costs one
     // comparison each), so the application's records, the stats and the previous
@@ -162,9 +170,7 @@ pub fn compute_state_and_changes(
     let mut voters = std::mem::take(&mut state.voters);
     sort_servers(&mut voters, &state);
     state.voters = voters;
-
-    let changes = promoter.evaluate(&inputs.config, &mut state);
-    (state, changes)
+    state
 }
 
 /// The leader's last term and index: ours if we lead, else the leader's fetched stats,

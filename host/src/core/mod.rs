@@ -1,7 +1,7 @@
-//! The sans-IO autopilot core: state building, the promoter boundary, reconcile and
-//! pruning planning, and the membership helpers. Every function here is a pure
-//! function of its inputs and a `now` passed in; nothing reads a clock, performs I/O
-//! or knows about tokio, Raft engines or WebAssembly.
+//! The sans-IO autopilot core: state building, the policy boundary and its safety
+//! rules, reconcile and pruning planning, and the membership helpers. Every function
+//! here is a pure function of its inputs and a `now` passed in; nothing reads a clock,
+//! performs I/O or knows about tokio, Raft engines or WebAssembly.
 
 pub mod action;
 pub mod changes;
@@ -10,10 +10,11 @@ pub mod config;
 pub mod ids;
 pub mod json;
 pub mod membership;
+pub mod policy;
 pub mod policy_status;
-pub mod promoter;
 pub mod prune;
 pub mod reconcile;
+pub mod safety;
 pub mod server;
 pub mod state;
 pub mod text;
@@ -21,16 +22,24 @@ pub mod time;
 
 pub use action::Action;
 pub use changes::{FailedServers, RaftChanges};
-pub use compute::{StateInputs, compute_state, compute_state_and_changes, is_healthy, leader_id};
+pub use compute::{StateInputs, build_state, compute_round, compute_state, is_healthy, leader_id};
 pub use config::Config;
 pub use ids::{NodeStatus, NodeType, RaftState, ServerId, Suffrage};
 pub use membership::{
     AddServerError, apply_action, apply_actions, plan_add_server, plan_remove_server,
 };
+pub use policy::{
+    Consulted, Decisions, Policy, PolicyFault, PolicyMetadata, StablePolicy, annotate,
+    consult_decide, consult_filter, judged_node_types, next_stable, stable_changes,
+    stable_potential_voter,
+};
 pub use policy_status::{ActivePolicy, PolicyEvent, PolicyStatus};
-pub use promoter::{Promoter, StablePromoter};
-pub use prune::{PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune};
+pub use prune::{
+    PruneCandidates, PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune,
+    prune_candidates, prune_node_types,
+};
 pub use reconcile::{ReconcileError, plan_reconcile};
+pub use safety::{SafetyViolation, check_decisions};
 pub use server::{
     LastContact, RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
 };

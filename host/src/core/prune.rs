@@ -1,4 +1,4 @@
-//! Planning dead-server pruning: categorise, let the promoter filter, adjudicate each
+//! Planning dead-server pruning: categorise, let the policy filter, adjudicate each
 //! category against MinQuorum and the majority cap.
 
 use std::collections::BTreeMap;
@@ -7,16 +7,15 @@ use super::action::Action;
 use super::changes::FailedServers;
 use super::config::Config;
 use super::ids::{NodeStatus, NodeType, ServerId, Suffrage};
-use super::promoter::Promoter;
+use super::policy::stable_potential_voter;
 use super::server::{RaftConfiguration, Server};
-use super::state::State;
 
 /// Whether a Raft server votes now, and whether its node type makes it a voter-to-be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Eligibility {
     /// Suffrage `voter` in the Raft configuration (staging does not count).
     pub current_voter: bool,
-    /// The promoter's verdict on the application's node type for it.
+    /// The policy's verdict on the application's node type for it.
     pub potential_voter: bool,
 }
 
@@ -43,35 +42,43 @@ impl VoterRegistry {
     }
 }
 
-/// Finds the failed and stale servers, each category sorted by id, and the registry.
-///
-/// Failed: known to the application, in Raft, and not `alive`. Stale: in Raft and
-/// unknown to the application.
-pub fn find_failed_servers(
+/// The node types pruning judges: those the application gives the servers in the Raft
+/// configuration (distinct, sorted). A round asks its policy for verdicts on these.
+pub fn prune_node_types(
     raft_config: &RaftConfiguration,
     known_servers: &BTreeMap<ServerId, Server>,
-    promoter: &dyn Promoter,
-) -> (FailedServers, VoterRegistry) {
-    let mut failed = FailedServers::default();
-    let mut registry = VoterRegistry::default();
-    // One batch of verdicts for the distinct node types the application reports.
-    let mut node_types: Vec<&NodeType> = raft_config
+) -> Vec<NodeType> {
+    let mut node_types: Vec<NodeType> = raft_config
         .servers
         .iter()
-        .filter_map(|s| known_servers.get(&s.id).map(|k| &k.node_type))
+        .filter_map(|s| known_servers.get(&s.id).map(|k| k.node_type.clone()))
         .collect();
     node_types.sort();
     node_types.dedup();
-    let verdicts: BTreeMap<&NodeType, bool> = node_types
-        .iter()
-        .copied()
-        .zip(promoter.potential_voters(&node_types))
-        .collect();
+    node_types
+}
+
+/// Finds the failed and stale servers, each category sorted by id, and the registry.
+///
+/// Failed: known to the application, in Raft, and not `alive`. Stale: in Raft and
+/// unknown to the application. `verdicts` are the round's potential-voter verdicts by
+/// node type; a type without one is judged as the stable policy would.
+pub fn find_failed_servers(
+    raft_config: &RaftConfiguration,
+    known_servers: &BTreeMap<ServerId, Server>,
+    verdicts: &BTreeMap<NodeType, bool>,
+) -> (FailedServers, VoterRegistry) {
+    let mut failed = FailedServers::default();
+    let mut registry = VoterRegistry::default();
     for raft in &raft_config.servers {
         let current_voter = raft.suffrage == Suffrage::Voter;
         let known = known_servers.get(&raft.id);
-        let potential_voter =
-            known.is_some_and(|k| verdicts.get(&k.node_type).copied().unwrap_or(false));
+        let potential_voter = known.is_some_and(|k| {
+            verdicts
+                .get(&k.node_type)
+                .copied()
+                .unwrap_or_else(|| stable_potential_voter(&k.node_type))
+        });
         registry.eligibility.insert(
             raft.id.clone(),
             Eligibility {
@@ -172,39 +179,73 @@ impl PrunePlan {
     }
 }
 
-/// Plans one pruning pass over a fresh Raft configuration and fresh known servers.
-/// Returns an empty plan unless `cleanup_dead_servers` is set. Every removal is
-/// assumed to succeed; the shell stops after a failed stale-server removal.
+/// The failed and stale servers one pruning pass could remove, with the voter
+/// registry they are judged against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruneCandidates {
+    /// The candidates, by category: what the policy is asked to filter.
+    pub failed: FailedServers,
+    registry: VoterRegistry,
+}
+
+/// The candidates of one pruning pass over a fresh Raft configuration and fresh known
+/// servers; `None` when `cleanup_dead_servers` is off or nothing is failed or stale
+/// (so the policy need not be asked). `verdicts` are the round's potential-voter
+/// verdicts.
+pub fn prune_candidates(
+    config: &Config,
+    raft_config: &RaftConfiguration,
+    known_servers: &BTreeMap<ServerId, Server>,
+    verdicts: &BTreeMap<NodeType, bool>,
+) -> Option<PruneCandidates> {
+    if !config.cleanup_dead_servers {
+        return None;
+    }
+    let (failed, registry) = find_failed_servers(raft_config, known_servers, verdicts);
+    (!failed.is_empty()).then_some(PruneCandidates { failed, registry })
+}
+
+impl PruneCandidates {
+    /// Adjudicates the removals the policy `allowed` (a subset of the candidates; ids
+    /// that are not candidates are skipped) against MinQuorum and the majority cap.
+    pub fn plan(self, config: &Config, allowed: &FailedServers) -> PrunePlan {
+        let mut registry = self.registry;
+        // Categories in order of increasing risk; each sees the registry without the
+        // servers the previous ones removed.
+        let stale_non_voters =
+            adjudicate_removal(&allowed.stale_non_voters, &registry, config.min_quorum);
+        registry.remove(&stale_non_voters);
+        let stale_voters = adjudicate_removal(&allowed.stale_voters, &registry, config.min_quorum);
+        registry.remove(&stale_voters);
+        let failed_non_voters =
+            adjudicate_failed(&allowed.failed_non_voters, &mut registry, config);
+        let failed_voters = adjudicate_failed(&allowed.failed_voters, &mut registry, config);
+        PrunePlan {
+            stale_non_voters,
+            stale_voters,
+            failed_non_voters,
+            failed_voters,
+        }
+    }
+}
+
+/// Plans one pruning pass: [`prune_candidates`], `filter` (the policy's choice among
+/// them, asked only when there are any; see [`consult_filter`](super::consult_filter)),
+/// then [`PruneCandidates::plan`]. Every removal is assumed to succeed; the shell stops
+/// after a failed stale-server removal.
 pub fn plan_prune(
     config: &Config,
     raft_config: &RaftConfiguration,
     known_servers: &BTreeMap<ServerId, Server>,
-    state: &State,
-    promoter: &dyn Promoter,
+    verdicts: &BTreeMap<NodeType, bool>,
+    filter: impl FnOnce(&FailedServers) -> FailedServers,
 ) -> PrunePlan {
-    if !config.cleanup_dead_servers {
-        return PrunePlan::default();
-    }
-    let (failed, mut registry) = find_failed_servers(raft_config, known_servers, promoter);
-    // The policy is asked only when there is something to remove.
-    if failed.is_empty() {
-        return PrunePlan::default();
-    }
-    let failed = promoter.filter_failed_server_removals(config, state, failed);
-    // Categories in order of increasing risk; each sees the registry without the
-    // servers the previous ones removed.
-    let stale_non_voters =
-        adjudicate_removal(&failed.stale_non_voters, &registry, config.min_quorum);
-    registry.remove(&stale_non_voters);
-    let stale_voters = adjudicate_removal(&failed.stale_voters, &registry, config.min_quorum);
-    registry.remove(&stale_voters);
-    let failed_non_voters = adjudicate_failed(&failed.failed_non_voters, &mut registry, config);
-    let failed_voters = adjudicate_failed(&failed.failed_voters, &mut registry, config);
-    PrunePlan {
-        stale_non_voters,
-        stale_voters,
-        failed_non_voters,
-        failed_voters,
+    match prune_candidates(config, raft_config, known_servers, verdicts) {
+        Some(candidates) => {
+            let allowed = filter(&candidates.failed);
+            candidates.plan(config, &allowed)
+        }
+        None => PrunePlan::default(),
     }
 }
 

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::core::{
-    Action, Promoter, State, StateInputs, apply_actions, compute_state_and_changes, plan_prune,
-    plan_reconcile,
+    Action, Policy, PolicyFault, State, StateInputs, apply_actions, build_state, consult_decide,
+    consult_filter, judged_node_types, plan_prune, plan_reconcile, prune_node_types,
 };
 
 /// What autopilot would do with one snapshot (JSON: `{"State", "Actions", "Errors"}`).
@@ -20,16 +20,30 @@ pub struct Plan {
     /// What the round reported (for example reconciling without a leader).
     #[serde(rename = "Errors")]
     pub errors: Vec<String>,
+    /// The policy's faults, in the order they happened: each made that decision the
+    /// stable policy's. `autopilot plan` refuses to show a plan with any, since a
+    /// fallback would hide exactly what the operator wants to see.
+    #[serde(skip)]
+    pub faults: Vec<PolicyFault>,
 }
 
-/// Runs one round on the snapshot's inputs: state at `inputs.now`, one reconcile, one
-/// pruning pass on the configuration the reconcile actions leave behind.
-pub fn plan_round(inputs: &StateInputs, promoter: &dyn Promoter) -> Plan {
-    let (state, changes) = compute_state_and_changes(inputs, promoter);
+/// Runs one round on the snapshot's inputs: state at `inputs.now` and the policy's
+/// decisions on it, one reconcile, one pruning pass on the configuration the
+/// reconcile actions leave behind.
+pub fn plan_round(inputs: &StateInputs, policy: &dyn Policy) -> Plan {
+    let config = &inputs.config;
+    let mut state = build_state(inputs);
+    let mut judge = judged_node_types(&state);
+    judge.extend(prune_node_types(&inputs.raft_config, &inputs.known_servers));
+    judge.sort();
+    judge.dedup();
+    let decided = consult_decide(policy, config, &state, &judge);
+    crate::core::annotate(&mut state, &decided.answer);
+    let mut faults: Vec<PolicyFault> = decided.fault.into_iter().collect();
     let mut actions = Vec::new();
     let mut errors = Vec::new();
 
-    match plan_reconcile(&state, &changes) {
+    match plan_reconcile(&state, &decided.answer.changes) {
         Ok(reconcile) => actions.extend(reconcile),
         Err(e) => errors.push(e.to_string()),
     }
@@ -37,11 +51,15 @@ pub fn plan_round(inputs: &StateInputs, promoter: &dyn Promoter) -> Plan {
     let mut raft_config = inputs.raft_config.clone();
     apply_actions(&mut raft_config, &actions);
     let prune = plan_prune(
-        &inputs.config,
+        config,
         &raft_config,
         &inputs.known_servers,
-        &state,
-        promoter,
+        &decided.answer.potential_voters,
+        |failed| {
+            let filtered = consult_filter(policy, config, &state, failed);
+            faults.extend(filtered.fault);
+            filtered.answer
+        },
     );
     actions.extend(prune.actions());
 
@@ -49,5 +67,6 @@ pub fn plan_round(inputs: &StateInputs, promoter: &dyn Promoter) -> Plan {
         state,
         actions,
         errors,
+        faults,
     }
 }

@@ -1,8 +1,8 @@
-//! A loaded policy component: one fresh, sandboxed instance per call, and the
-//! [`Promoter`] adapter that falls back to the stable policy when a call fails.
+//! A loaded policy component: one fresh, sandboxed instance per call, under a fuel
+//! budget, a wall-clock backstop and a memory cap; the core's [`Policy`] trait over it.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use wasmtime::component::{
     Component, ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower,
@@ -14,8 +14,10 @@ use super::convert;
 use super::error::PluginError;
 use super::host::{EPOCH_TICK, HostInner};
 use super::sandbox::Sandbox;
-use super::validate::{self, Decisions};
-use crate::core::{Config, FailedServers, NodeType, Promoter, RaftChanges, StablePromoter, State};
+use super::validate;
+use crate::core::{
+    Config, Decisions, FailedServers, NodeType, Policy, PolicyFault, PolicyMetadata, State,
+};
 
 /// What a component says it is, and which bytes it was loaded from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub(crate) enum Contract {
     V0_1,
     /// `autopilot:promoter@0.2.x`: server details only on request.
     V0_2,
+    /// `autopilot:promoter@0.3.x`: decisions say when to look again (`wake-at`).
+    V0_3,
 }
 
 /// Where a component's three policy functions are, found once at load.
@@ -82,8 +86,10 @@ type DecideParams<'a, S> = (
     &'a convert::StateIn<'a, S>,
     &'a [&'a str],
 );
-/// `decide`'s result.
+/// `decide`'s result (contract 0.3).
 type DecideResult = (Result<wit::Decisions, wit::PolicyError>,);
+/// `decide`'s result in contracts 0.1 and 0.2 (decisions without `wake-at`).
+type DecideResultV2 = (Result<convert::DecisionsV2, wit::PolicyError>,);
 /// `filter-removals`' parameters, with server records `S`.
 type FilterParams<'a, S> = (
     &'a convert::ConfigIn,
@@ -140,15 +146,22 @@ impl ComponentPolicy {
         let (name, version, reads_server_details) = policy.call(|store, instance| {
             let e = &policy.exports;
             match contract {
+                Contract::V0_3 => {
+                    check_signatures::<convert::V0_2, DecideResult>(store, instance, e)?;
+                    let (m,) = typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)
+                        .map_err(mismatch("metadata"))?
+                        .call(store, ())?;
+                    Ok((m.name, m.version, m.reads_server_details))
+                }
                 Contract::V0_2 => {
-                    check_signatures::<convert::V0_2>(store, instance, e)?;
+                    check_signatures::<convert::V0_2, DecideResultV2>(store, instance, e)?;
                     let (m,) = typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)
                         .map_err(mismatch("metadata"))?
                         .call(store, ())?;
                     Ok((m.name, m.version, m.reads_server_details))
                 }
                 Contract::V0_1 => {
-                    check_signatures::<convert::V0_1>(store, instance, e)?;
+                    check_signatures::<convert::V0_1, DecideResultV2>(store, instance, e)?;
                     let (m,) = typed::<(), (convert::PolicyInfoV1,)>(store, instance, &e.metadata)
                         .map_err(mismatch("metadata"))?
                         .call(store, ())?;
@@ -172,30 +185,15 @@ impl ComponentPolicy {
         &self.info
     }
 
-    /// Runs `f` on a fresh instance under the deadline and memory cap, forwarding the
-    /// guest's output to `tracing` and classifying failures.
+    /// Runs `f` on a fresh instance under the fuel budget, the wall-clock backstop and
+    /// the memory cap, forwarding the guest's output to `tracing` and classifying
+    /// failures.
     ///
-    /// Inside a tokio runtime the call runs on a scoped thread of its own: the WASI
-    /// streams a guest writes its output through block on an async runtime, which must
-    /// not be the caller's.
-    fn call<R: Send>(
-        &self,
-        f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R> + Send,
-    ) -> Result<R, PluginError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return self.call_here(f);
-        }
-        std::thread::scope(|scope| {
-            std::thread::Builder::new()
-                .name("autopilot-policy".into())
-                .spawn_scoped(scope, || self.call_here(f))
-                .map_err(|e| PluginError::Host(format!("cannot start the policy thread: {e}")))?
-                .join()
-                .unwrap_or_else(|_| Err(PluginError::Host("the policy thread panicked".into())))
-        })
-    }
-
-    fn call_here<R>(
+    /// The call blocks the calling thread until the policy returns or is stopped. From
+    /// async code, make it on a thread meant for blocking work, as autopilot's runtime
+    /// does; the WASI streams a guest writes its output through cannot be driven from
+    /// an async executor's own thread (that is reported as a host error, not a panic).
+    fn call<R>(
         &self,
         f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
@@ -205,16 +203,34 @@ impl ComponentPolicy {
             Sandbox::new(limits.memory, limits.output),
         );
         store.limiter(|s| s);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| PluginError::Host(format!("cannot set the fuel budget: {e}")))?;
         let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
         // One extra tick: the next increment may land immediately after we start.
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
         store.epoch_deadline_trap();
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, &instance));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.pre
+                .instantiate(&mut store)
+                .and_then(|instance| f(&mut store, &instance))
+        }));
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         self.forward_output(store.data());
-        result.map_err(|e| self.classify(&e, store.data()))
+        match result {
+            Ok(result) => result.map_err(|e| self.classify(&e, store.data(), fuel_used)),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                Err(PluginError::Host(format!(
+                    "a host function failed during the call ({what}); policy calls must not \
+                     run on an async executor's thread"
+                )))
+            }
+        }
     }
 
     fn forward_output(&self, sandbox: &Sandbox) {
@@ -236,7 +252,7 @@ impl ComponentPolicy {
         }
     }
 
-    fn classify(&self, e: &wasmtime::Error, sandbox: &Sandbox) -> PluginError {
+    fn classify(&self, e: &wasmtime::Error, sandbox: &Sandbox, fuel_used: u64) -> PluginError {
         if sandbox.memory_exceeded {
             return PluginError::OutOfMemory(self.host.limits.memory);
         }
@@ -246,7 +262,11 @@ impl ComponentPolicy {
                 expected: super::host::POLICY_INTERFACE.to_owned(),
             };
         }
+        if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return PluginError::Exited(exit.0);
+        }
         match e.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => PluginError::OutOfFuel(fuel_used),
             Some(Trap::Interrupt) => PluginError::Deadline(self.host.limits.deadline),
             Some(Trap::StackOverflow) => PluginError::StackOverflow,
             Some(trap) => {
@@ -263,41 +283,61 @@ impl ComponentPolicy {
                         .rev()
                         .find(|l| !l.trim().is_empty() && !l.starts_with("note:"))
                         .unwrap_or(said);
-                    PluginError::Trap(format!("{trap} (the policy wrote: {last})"))
+                    PluginError::Trap(format!(
+                        "{trap} (the policy wrote: {})",
+                        validate::bounded(last, validate::MAX_MESSAGE)
+                    ))
                 }
             }
-            None => PluginError::Trap(format!("{e:#}").lines().next().unwrap_or("").to_owned()),
+            // Not a trap: the root cause says what happened (the error's own first
+            // line is a backtrace header).
+            None => PluginError::Trap(validate::bounded(
+                &e.root_cause().to_string(),
+                validate::MAX_MESSAGE,
+            )),
         }
     }
 
-    /// One round's decisions, validated. `judge` lists the node types whose
-    /// potential-voter verdicts are wanted.
-    pub fn decide(
+    /// One round's decisions, validated against the state (indices, duplicates,
+    /// bounds), not yet against the safety rules: that is the caller's
+    /// ([`consult_decide`](crate::core::consult_decide)), for every policy alike.
+    /// `judge` lists the node types whose potential-voter verdicts are wanted.
+    pub fn try_decide(
         &self,
         config: &Config,
         state: &State,
         judge: &[NodeType],
     ) -> Result<Decisions, PluginError> {
         let raw = match self.contract {
-            Contract::V0_2 => self.call_decide::<convert::V0_2>(config, state, judge)?,
-            Contract::V0_1 => self.call_decide::<convert::V0_1>(config, state, judge)?,
+            Contract::V0_3 => {
+                self.call_decide::<convert::V0_2, wit::Decisions>(config, state, judge)?
+            }
+            Contract::V0_2 => self
+                .call_decide::<convert::V0_2, convert::DecisionsV2>(config, state, judge)?
+                .map(convert::DecisionsV2::into_current),
+            Contract::V0_1 => self
+                .call_decide::<convert::V0_1, convert::DecisionsV2>(config, state, judge)?
+                .map(convert::DecisionsV2::into_current),
         };
         let raw = raw.map_err(policy_error)?;
         validate::decisions(state, judge, raw, self.host.limits.ext_bytes)
     }
 
-    fn call_decide<R: convert::Revision>(
+    fn call_decide<R: convert::Revision, D>(
         &self,
         config: &Config,
         state: &State,
         judge: &[NodeType],
-    ) -> Result<Result<wit::Decisions, wit::PolicyError>, PluginError> {
+    ) -> Result<Result<D, wit::PolicyError>, PluginError>
+    where
+        (Result<D, wit::PolicyError>,): ComponentNamedList + Lift,
+    {
         let wit_config = convert::config(config);
         let details = self.info.reads_server_details;
         let wit_state = convert::state::<R::Server<'_>>(state, config, details);
         let judged: Vec<&str> = judge.iter().map(NodeType::as_str).collect();
         let (raw,) = self.call(|store, instance| {
-            typed::<DecideParams<'_, R::Server<'_>>, DecideResult>(
+            typed::<DecideParams<'_, R::Server<'_>>, (Result<D, wit::PolicyError>,)>(
                 store,
                 instance,
                 &self.exports.decide,
@@ -308,14 +348,16 @@ impl ComponentPolicy {
     }
 
     /// Which of `failed` may be removed, validated as a subset.
-    pub fn filter_removals(
+    pub fn try_filter_removals(
         &self,
         config: &Config,
         state: &State,
         failed: &FailedServers,
     ) -> Result<FailedServers, PluginError> {
         let raw = match self.contract {
-            Contract::V0_2 => self.call_filter::<convert::V0_2>(config, state, failed)?,
+            Contract::V0_3 | Contract::V0_2 => {
+                self.call_filter::<convert::V0_2>(config, state, failed)?
+            }
             Contract::V0_1 => self.call_filter::<convert::V0_1>(config, state, failed)?,
         };
         validate::filtered(failed, raw.map_err(policy_error)?)
@@ -360,13 +402,14 @@ fn mismatch(name: &'static str) -> impl Fn(wasmtime::Error) -> wasmtime::Error {
     move |e| wasmtime::Error::new(SignatureMismatch(format!("`{name}`: {e:#}")))
 }
 
-/// Checks `decide` and `filter-removals` against revision `R` of the contract.
-fn check_signatures<R: convert::Revision>(
+/// Checks `decide` (returning `D`) and `filter-removals` against revision `R` of the
+/// contract.
+fn check_signatures<R: convert::Revision, D: ComponentNamedList + Lift>(
     store: &mut Store<Sandbox>,
     instance: &Instance,
     exports: &PolicyExports,
 ) -> wasmtime::Result<()> {
-    typed::<DecideParams<'_, R::Server<'_>>, DecideResult>(store, instance, &exports.decide)
+    typed::<DecideParams<'_, R::Server<'_>>, D>(store, instance, &exports.decide)
         .map_err(mismatch("decide"))?;
     typed::<FilterParams<'_, R::Server<'_>>, FilterResult>(
         store,
@@ -391,173 +434,40 @@ where
 }
 
 fn policy_error(e: wit::PolicyError) -> PluginError {
+    let bounded = |m: &str| validate::bounded(m, validate::MAX_MESSAGE);
     match e {
-        wit::PolicyError::InvalidInput(m) => PluginError::Policy(format!("invalid input: {m}")),
-        wit::PolicyError::Internal(m) => PluginError::Policy(m),
+        wit::PolicyError::InvalidInput(m) => {
+            PluginError::Policy(format!("invalid input: {}", bounded(&m)))
+        }
+        wit::PolicyError::Internal(m) => PluginError::Policy(bounded(&m)),
     }
 }
 
-/// A component as a [`Promoter`]: each round's decisions in one call; a failed call
-/// is recorded (see [`ComponentPromoter::take_errors`]) and that decision falls back
-/// to the built-in stable policy, so autopilot never stops because of a policy.
-pub struct ComponentPromoter {
-    policy: Arc<ComponentPolicy>,
-    memo: Mutex<Memo>,
-}
-
-#[derive(Default)]
-struct Memo {
-    errors: Vec<PluginError>,
-    verdicts: BTreeMap<NodeType, bool>,
-    config: Option<Config>,
-}
-
-impl std::fmt::Debug for ComponentPromoter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComponentPromoter")
-            .field("policy", &self.policy.info)
-            .finish()
-    }
-}
-
-impl ComponentPromoter {
-    /// Wraps a loaded policy.
-    pub fn new(policy: Arc<ComponentPolicy>) -> Self {
-        Self {
-            policy,
-            memo: Mutex::new(Memo::default()),
+impl Policy for ComponentPolicy {
+    fn metadata(&self) -> PolicyMetadata {
+        PolicyMetadata {
+            name: self.info.name.clone(),
+            version: self.info.version.clone(),
         }
     }
 
-    /// The wrapped policy.
-    pub fn policy(&self) -> &Arc<ComponentPolicy> {
-        &self.policy
-    }
-
-    /// The failures since the last call, oldest first.
-    pub fn take_errors(&self) -> Vec<PluginError> {
-        std::mem::take(&mut self.memo().errors)
-    }
-
-    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
-        self.memo.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn record(&self, error: PluginError) {
-        tracing::warn!(policy = %self.policy.info.name, kind = error.kind(), %error, "policy failed; using the stable policy for this decision");
-        self.memo().errors.push(error);
-    }
-
-    /// The node types of the state's servers before the policy assigns its own: the
-    /// application's, which are what pruning judges (distinct, sorted).
-    pub fn judged(state: &State) -> Vec<NodeType> {
-        let mut types: Vec<NodeType> = state
-            .servers
-            .values()
-            .map(|s| s.server.node_type.clone())
-            .collect();
-        types.sort();
-        types.dedup();
-        types
-    }
-}
-
-impl Promoter for ComponentPromoter {
-    fn evaluate(&self, config: &Config, state: &mut State) -> RaftChanges {
-        let judge = Self::judged(state);
-        match self.policy.decide(config, state, &judge) {
-            Ok(decisions) => {
-                for (id, ext) in decisions.server_ext {
-                    if let Some(s) = state.servers.get_mut(&id) {
-                        s.server.ext = ext;
-                    }
-                }
-                if let Some(ext) = decisions.state_ext {
-                    state.ext = ext;
-                }
-                if !decisions.node_types.is_empty() {
-                    let mut servers: Vec<&mut crate::core::ServerState> =
-                        state.servers.values_mut().collect();
-                    for (index, node_type) in decisions.node_types {
-                        if let Some(s) = servers.get_mut(index as usize)
-                            && s.server.node_type != node_type
-                        {
-                            s.server.node_type = node_type;
-                        }
-                    }
-                }
-                let mut memo = self.memo();
-                memo.verdicts = decisions.potential_voters;
-                memo.config = Some(config.clone());
-                decisions.changes
-            }
-            Err(e) => {
-                self.record(e);
-                self.memo().verdicts.clear();
-                StablePromoter.evaluate(config, state)
-            }
-        }
-    }
-
-    fn changes(&self, config: &Config, state: &State) -> RaftChanges {
-        match self.policy.decide(config, state, &[]) {
-            Ok(decisions) => decisions.changes,
-            Err(e) => {
-                self.record(e);
-                StablePromoter.changes(config, state)
-            }
-        }
-    }
-
-    fn filter_failed_server_removals(
+    fn decide(
         &self,
         config: &Config,
         state: &State,
-        failed: FailedServers,
-    ) -> FailedServers {
-        match self.policy.filter_removals(config, state, &failed) {
-            Ok(kept) => kept,
-            Err(e) => {
-                self.record(e);
-                failed
-            }
-        }
+        judge_node_types: &[NodeType],
+    ) -> Result<Decisions, PolicyFault> {
+        self.try_decide(config, state, judge_node_types)
+            .map_err(PolicyFault::from)
     }
 
-    fn is_potential_voter(&self, node_type: &NodeType) -> bool {
-        self.potential_voters(&[node_type])
-            .first()
-            .copied()
-            .unwrap_or(false)
-    }
-
-    fn potential_voters(&self, node_types: &[&NodeType]) -> Vec<bool> {
-        let (missing, config): (Vec<NodeType>, Config) = {
-            let memo = self.memo();
-            let missing = node_types
-                .iter()
-                .filter(|t| !memo.verdicts.contains_key(**t))
-                .map(|t| (*t).clone())
-                .collect();
-            (missing, memo.config.clone().unwrap_or_default())
-        };
-        if !missing.is_empty() {
-            // Types the last round did not judge: ask once, on an empty state (a
-            // verdict is about the type, not the cluster).
-            match self.policy.decide(&config, &State::default(), &missing) {
-                Ok(decisions) => self.memo().verdicts.extend(decisions.potential_voters),
-                Err(e) => self.record(e),
-            }
-        }
-        let memo = self.memo();
-        node_types
-            .iter()
-            .map(|t| {
-                memo.verdicts
-                    .get(*t)
-                    .copied()
-                    .unwrap_or_else(|| StablePromoter.is_potential_voter(t))
-            })
-            .collect()
+    fn filter_removals(
+        &self,
+        config: &Config,
+        state: &State,
+        failed: &FailedServers,
+    ) -> Result<FailedServers, PolicyFault> {
+        self.try_filter_removals(config, state, failed)
+            .map_err(PolicyFault::from)
     }
 }

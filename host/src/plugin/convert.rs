@@ -7,8 +7,10 @@
 //! call is prepared rejects any difference, and the tests would catch it first).
 //!
 //! Records that contain a server are generic over the server record, because the
-//! contract's revisions differ only there: [`ServerIn`] for 0.2 (details on request),
-//! [`ServerInV1`] for 0.1 (every field, always).
+//! contract's revisions differ there: [`ServerIn`] for 0.2 and 0.3 (details on
+//! request), [`ServerInV1`] for 0.1 (every field, always). The other difference is in
+//! what comes back: 0.3's decisions carry `wake-at`, [`DecisionsV2`] is the earlier
+//! revisions' record.
 
 use serde_json::Value;
 use wasmtime::component::{ComponentType, Lift, Lower};
@@ -189,7 +191,7 @@ pub trait Revision {
 /// Contract 0.1.
 pub struct V0_1;
 
-/// Contract 0.2.
+/// Contracts 0.2 and 0.3 (the same inputs).
 pub struct V0_2;
 
 impl Revision for V0_1 {
@@ -304,5 +306,37 @@ pub fn failed<'a, S: ServerRecord<'a>>(f: &'a FailedServers, details: bool) -> F
             .iter()
             .map(|s| S::lower(s, details))
             .collect(),
+    }
+}
+
+/// `decisions` of contracts 0.1 and 0.2: those of 0.3 without `wake-at`.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+pub struct DecisionsV2 {
+    #[component(name = "server-ext")]
+    server_ext: Vec<(u32, String)>,
+    #[component(name = "state-ext")]
+    state_ext: Option<String>,
+    #[component(name = "node-type-names")]
+    node_type_names: Vec<String>,
+    #[component(name = "node-types")]
+    node_types: Vec<(u32, u32)>,
+    #[component(name = "potential-voters")]
+    potential_voters: Vec<bool>,
+    changes: wit::Changes,
+}
+
+impl DecisionsV2 {
+    /// The current revision's record: the policy cannot say when to look again.
+    pub fn into_current(self) -> wit::Decisions {
+        wit::Decisions {
+            server_ext: self.server_ext,
+            state_ext: self.state_ext,
+            node_type_names: self.node_type_names,
+            node_types: self.node_types,
+            potential_voters: self.potential_voters,
+            changes: self.changes,
+            wake_at: None,
+        }
     }
 }

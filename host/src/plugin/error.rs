@@ -58,9 +58,16 @@ pub enum PluginError {
     /// The component exhausted its stack.
     #[error("trapped: stack overflow (recursion too deep)")]
     StackOverflow,
-    /// The call ran past its CPU deadline.
-    #[error("out of time: the call ran longer than its {0:?} deadline")]
+    /// The call used up its fuel budget (the deterministic bound on a call's work).
+    #[error("out of budget: the call used all of its {0} units of fuel")]
+    OutOfFuel(u64),
+    /// The call ran past its wall-clock backstop (a guard against host stalls; the
+    /// fuel budget is what normally bounds a call).
+    #[error("out of time: the call ran longer than its {0:?} wall-clock backstop")]
     Deadline(Duration),
+    /// The component called `exit` (WASI `wasi:cli/exit`) with this status.
+    #[error("exited with status {0}")]
+    Exited(i32),
     /// The component tried to grow its memory past the cap.
     #[error("out of memory: the component tried to grow its memory past the {0} byte cap")]
     OutOfMemory(usize),
@@ -78,6 +85,10 @@ pub enum PluginError {
         /// The limit.
         limit: usize,
     },
+    /// The policy's answer would break a safety rule (see
+    /// [`check_decisions`](crate::core::check_decisions)).
+    #[error("unsafe answer: {0}")]
+    Unsafe(String),
     /// The host itself could not set up the sandbox (not the component's fault).
     #[error("host error: {0}")]
     Host(String),
@@ -86,8 +97,8 @@ pub enum PluginError {
 impl PluginError {
     /// The kind of failure as one word: `unreadable`, `not-a-component`,
     /// `not-pinned`, `invalid-component`, `missing-export`, `incompatible-version`,
-    /// `forbidden-import`, `trap`, `stack-overflow`, `deadline`, `out-of-memory`,
-    /// `policy-error`, `invalid-output`, `host`.
+    /// `forbidden-import`, `trap`, `stack-overflow`, `out-of-budget`, `deadline`,
+    /// `exit`, `out-of-memory`, `policy-error`, `invalid-output`, `unsafe-answer`, `host`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Unreadable { .. } => "unreadable",
@@ -99,10 +110,13 @@ impl PluginError {
             Self::ForbiddenImport(_) => "forbidden-import",
             Self::Trap(_) => "trap",
             Self::StackOverflow => "stack-overflow",
+            Self::OutOfFuel(_) => "out-of-budget",
             Self::Deadline(_) => "deadline",
+            Self::Exited(_) => "exit",
             Self::OutOfMemory(_) => "out-of-memory",
             Self::Policy(_) => "policy-error",
             Self::InvalidOutput(_) | Self::OutputTooLarge { .. } => "invalid-output",
+            Self::Unsafe(_) => "unsafe-answer",
             Self::Host(_) => "host",
         }
     }
@@ -114,11 +128,24 @@ impl PluginError {
             self,
             Self::Trap(_)
                 | Self::StackOverflow
+                | Self::OutOfFuel(_)
                 | Self::Deadline(_)
+                | Self::Exited(_)
                 | Self::OutOfMemory(_)
                 | Self::Policy(_)
                 | Self::InvalidOutput(_)
                 | Self::OutputTooLarge { .. }
+                | Self::Unsafe(_)
         )
+    }
+}
+
+impl From<PluginError> for crate::core::PolicyFault {
+    fn from(e: PluginError) -> Self {
+        Self::Failed {
+            kind: e.kind(),
+            message: e.to_string(),
+            blames_policy: e.is_runtime(),
+        }
     }
 }

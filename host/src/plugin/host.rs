@@ -18,7 +18,7 @@ use super::error::PluginError;
 use super::sandbox::Sandbox;
 
 /// The interface a policy component must export.
-pub const POLICY_INTERFACE: &str = "autopilot:promoter/policy@0.2.0";
+pub const POLICY_INTERFACE: &str = "autopilot:promoter/policy@0.3.0";
 
 /// Imports a component may have: the WASI interfaces a standard guest toolchain links
 /// even when the policy never calls them. They are satisfied without granting
@@ -41,10 +41,20 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:cli/terminal-stderr",
 ];
 
+/// The default fuel budget of one call: about 100 ms of WebAssembly on this
+/// project's reference machine (measured by the `budget` benchmark).
+pub const DEFAULT_FUEL: u64 = 400_000_000;
+
 /// How much a policy may use per call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {
-    /// CPU deadline for one call (default 100 ms).
+    /// The work one call may do, in wasmtime fuel units (about one per WebAssembly
+    /// instruction; default [`DEFAULT_FUEL`], about 100 ms of work on a current
+    /// server core). Deterministic: the same input and policy use the same fuel on an
+    /// idle and on a loaded machine, so a replay's verdict does not depend on load.
+    pub fuel: u64,
+    /// Wall-clock backstop for one call (default 1 s), against a host stall; the fuel
+    /// budget is what normally bounds a call.
     pub deadline: Duration,
     /// Memory cap per instance (default 64 MiB).
     pub memory: usize,
@@ -62,7 +72,8 @@ pub struct PluginLimits {
 impl Default for PluginLimits {
     fn default() -> Self {
         Self {
-            deadline: Duration::from_millis(100),
+            fuel: DEFAULT_FUEL,
+            deadline: Duration::from_secs(1),
             memory: 64 << 20,
             output: 16 << 10,
             ext_bytes: 1 << 20,
@@ -165,6 +176,9 @@ impl PluginHost {
     /// A host with the given limits and cache.
     pub fn new(config: PluginHostConfig) -> Result<Self, PluginError> {
         let mut wasm = Config::new();
+        // Fuel bounds a call's work deterministically; the epoch is a wall-clock
+        // backstop against a host stall.
+        wasm.consume_fuel(true);
         wasm.epoch_interruption(true);
         wasm.wasm_component_model(true);
         let mut pool = PoolingAllocationConfig::default();
@@ -208,6 +222,15 @@ impl PluginHost {
 
     /// Loads a component file (see [`PluginHost::load`]).
     pub fn load_file(&self, path: &Path) -> Result<ComponentPolicy, PluginError> {
+        self.load_file_with_bytes(path).map(|(policy, _)| policy)
+    }
+
+    /// Loads a component file, also returning the bytes read (never more than one
+    /// byte past the component size limit).
+    pub fn load_file_with_bytes(
+        &self,
+        path: &Path,
+    ) -> Result<(ComponentPolicy, Vec<u8>), PluginError> {
         use std::io::Read;
         let unreadable = |e: std::io::Error| PluginError::Unreadable {
             path: path.to_owned(),
@@ -219,7 +242,8 @@ impl PluginHost {
         std::fs::File::open(path)
             .and_then(|file| file.take(limit.saturating_add(1)).read_to_end(&mut bytes))
             .map_err(unreadable)?;
-        self.load(&bytes)
+        let policy = self.load(&bytes)?;
+        Ok((policy, bytes))
     }
 
     /// Loads a component: checks it is a component, compiles it (or takes it from the
@@ -358,10 +382,12 @@ fn check_exports(
     let exports: Vec<&str> = component_type.exports(engine).map(|(n, _)| n).collect();
     let wanted = unversioned(POLICY_INTERFACE);
     if let Some(other) = exports.iter().find(|n| unversioned(n) == wanted) {
-        // 0.2.x is the current contract; 0.1.x, the previous one, is still spoken so
-        // that policies built against it keep working. Anything else is not.
+        // 0.3.x is the current contract; 0.2.x and 0.1.x, the previous ones, are still
+        // spoken so that policies built against them keep working. Anything else is not.
         let version = other.split_once('@').map_or("", |(_, v)| v);
-        let contract = if version.starts_with("0.2.") {
+        let contract = if version.starts_with("0.3.") {
+            Some(Contract::V0_3)
+        } else if version.starts_with("0.2.") {
             Some(Contract::V0_2)
         } else if version.starts_with("0.1.") {
             Some(Contract::V0_1)
@@ -373,7 +399,7 @@ fn check_exports(
         }
         return Err(PluginError::IncompatibleVersion {
             found: (*other).to_owned(),
-            expected: format!("{POLICY_INTERFACE} (or @0.1.x)"),
+            expected: format!("{POLICY_INTERFACE} (or @0.2.x, @0.1.x)"),
         });
     }
     Err(PluginError::MissingExport {

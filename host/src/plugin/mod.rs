@@ -1,7 +1,8 @@
-//! The WebAssembly policy host: loads promoter components (checked, compiled once and
-//! cached), runs each call in a fresh sandboxed instance with a CPU deadline and a
-//! memory cap, validates what comes back, and adapts a component to the core's
-//! [`Promoter`](crate::core::Promoter) trait with a fallback to the stable policy.
+//! The WebAssembly policy host: loads policy components (checked, compiled once and
+//! cached), runs each call in a fresh sandboxed instance with a fuel budget, a
+//! wall-clock backstop and a memory cap, validates what comes back, and presents a
+//! component as the core's [`Policy`](crate::core::Policy). Calls block the calling
+//! thread; this module knows nothing of async runtimes.
 
 mod bindings;
 mod cache;
@@ -13,7 +14,6 @@ mod sandbox;
 mod validate;
 
 pub use cache::{ArtifactCache, engine_fingerprint, sha256_hex};
-pub use component::{ComponentPolicy, ComponentPromoter, PolicyInfo};
+pub use component::{ComponentPolicy, PolicyInfo};
 pub use error::PluginError;
-pub use host::{POLICY_INTERFACE, PluginHost, PluginHostConfig, PluginLimits};
-pub use validate::Decisions;
+pub use host::{DEFAULT_FUEL, POLICY_INTERFACE, PluginHost, PluginHostConfig, PluginLimits};

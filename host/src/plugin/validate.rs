@@ -6,21 +6,24 @@ use serde_json::Value;
 
 use super::bindings::wit;
 use super::error::PluginError;
-use crate::core::{FailedServers, NodeType, RaftChanges, ServerId, State};
+use crate::core::{Decisions, FailedServers, NodeType, RaftChanges, ServerId, State, Timestamp};
 
-/// A policy's validated decisions for one round, in core types.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decisions {
-    /// Extension data per server.
-    pub server_ext: BTreeMap<ServerId, Value>,
-    /// Extension data for the state.
-    pub state_ext: Option<Value>,
-    /// Node types to assign: (index of the server in the state, by id order; type).
-    pub node_types: Vec<(u32, NodeType)>,
-    /// Verdicts for the node types asked about.
-    pub potential_voters: BTreeMap<NodeType, bool>,
-    /// The changes.
-    pub changes: RaftChanges,
+/// The longest node-type name a policy may return, in bytes.
+pub const MAX_NODE_TYPE: usize = 128;
+/// The longest message (an error value, a panic line) kept from a policy, in bytes;
+/// the rest is cut.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `text` cut to at most `limit` bytes (at a character boundary), marked as cut.
+pub fn bounded(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes in all)", &text[..end], text.len())
 }
 
 fn invalid(message: String) -> PluginError {
@@ -106,6 +109,20 @@ pub fn decisions(
         .map(|t| parse_ext(t, "state extension data"))
         .transpose()?;
 
+    if let Some(long) = raw.node_type_names.iter().find(|n| n.len() > MAX_NODE_TYPE) {
+        return Err(invalid(format!(
+            "node type name of {} bytes (\"{}\"), over the {MAX_NODE_TYPE} byte limit",
+            long.len(),
+            bounded(long, 32)
+        )));
+    }
+    if raw.node_type_names.len() > ids.len() + judged.len() + 16 {
+        return Err(invalid(format!(
+            "{} node type names for {} servers",
+            raw.node_type_names.len(),
+            ids.len()
+        )));
+    }
     let names: Vec<NodeType> = raw
         .node_type_names
         .into_iter()
@@ -145,22 +162,13 @@ pub fn decisions(
             "server \"{both}\" is both promoted and demoted"
         )));
     }
-    let leader = match raw.changes.leader {
-        None => None,
-        Some(index) => {
-            let id = server_at(&ids, index, "the leader choice")?;
-            let healthy_voter = state
-                .servers
-                .get(id)
-                .is_some_and(|s| s.has_voting_rights() && s.health.healthy);
-            if !healthy_voter {
-                return Err(invalid(format!(
-                    "the chosen leader \"{id}\" is not a healthy voter"
-                )));
-            }
-            Some(id.clone())
-        }
-    };
+    // Whether the chosen leader may lead is a safety rule, checked for every policy.
+    let leader = raw
+        .changes
+        .leader
+        .map(|index| server_at(&ids, index, "the leader choice").cloned())
+        .transpose()?;
+    let wake_at = raw.wake_at.map(|t| instant(&t)).transpose()?;
 
     Ok(Decisions {
         server_ext,
@@ -172,7 +180,20 @@ pub fn decisions(
             demotions,
             leader,
         },
+        wake_at,
     })
+}
+
+/// A contract timestamp as an instant.
+fn instant(t: &wit::Timestamp) -> Result<Timestamp, PluginError> {
+    if t.nanos >= 1_000_000_000 {
+        return Err(invalid(format!(
+            "wake-at has {} nanoseconds (at most 999999999)",
+            t.nanos
+        )));
+    }
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos)
+        .ok_or_else(|| invalid(format!("wake-at {}s is out of range", t.seconds)))
 }
 
 /// Validates a `filter-removals` result: indices into each offered category, no

@@ -15,12 +15,11 @@ use super::clock::Clock;
 use super::policy::{PolicyManager, PolicyRecord, PolicySlot, PolicySource};
 use super::traits::{Application, Raft, RaftError};
 use crate::core::{
-    ActivePolicy, AddServerError, PolicyEvent, PolicyStatus, Promoter, Server, ServerHealth,
-    ServerId, State, Timestamp, plan_add_server, plan_remove_server,
+    ActivePolicy, AddServerError, Policy, PolicyEvent, PolicyFault, PolicyStatus, Server,
+    ServerHealth, ServerId, State, Timestamp, check_decisions, judged_node_types, plan_add_server,
+    plan_remove_server,
 };
-use crate::plugin::{
-    ArtifactCache, ComponentPromoter, PluginError, PluginHost, PluginHostConfig, sha256_hex,
-};
+use crate::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig, sha256_hex};
 
 /// A running policy-file watch; dropping it stops the watch.
 #[derive(Debug)]
@@ -75,6 +74,9 @@ pub struct Counters {
     pub prune_errors: AtomicU64,
     /// Actions executed successfully.
     pub actions: AtomicU64,
+    /// Policy answers not used (a failed call or an unsafe answer): the round used the
+    /// stable policy's instead.
+    pub policy_faults: AtomicU64,
 }
 
 /// Builds an [`Autopilot`].
@@ -83,7 +85,7 @@ pub struct AutopilotBuilder<R, A> {
     app: A,
     update_interval: Duration,
     reconcile_interval: Duration,
-    promoter: Option<Arc<dyn Promoter>>,
+    policy: Option<Arc<dyn Policy>>,
     reconciliation: bool,
     event_driven: bool,
     clock: Option<Clock>,
@@ -107,8 +109,8 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
 
     /// A native placement policy (default: the built-in stable policy). For a
     /// component, start and call [`Autopilot::set_policy`].
-    pub fn promoter(mut self, promoter: Arc<dyn Promoter>) -> Self {
-        self.promoter = Some(promoter);
+    pub fn policy(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.policy = Some(policy);
         self
     }
 
@@ -157,12 +159,10 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
     pub fn build(self) -> Autopilot<R, A> {
         let (state, _) = watch::channel(Arc::new(State::default()));
         let clock = self.clock.unwrap_or_default();
-        let mut slot = PolicySlot::builtin(clock.now());
-        if let Some(promoter) = self.promoter {
-            slot.promoter = promoter;
-            slot.active.name = "native".to_owned();
-            slot.active.version = String::new();
-        }
+        let slot = match self.policy {
+            Some(policy) => PolicySlot::native(policy, clock.now()),
+            None => PolicySlot::builtin(clock.now()),
+        };
         Autopilot {
             inner: Arc::new(Inner {
                 raft: self.raft,
@@ -178,6 +178,9 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                 state,
                 first_state_time: Mutex::new(None),
                 last_config: Mutex::new(None),
+                wake_at: Mutex::new(None),
+                membership_epoch: AtomicU64::new(0),
+                state_epoch: AtomicU64::new(0),
                 exec: Mutex::new(Execution {
                     status: Status::NotRunning,
                     shutdown: None,
@@ -214,6 +217,13 @@ pub(crate) struct Inner<R, A> {
     pub(crate) first_state_time: Mutex<Option<Timestamp>>,
     /// The config of the last state update, to notice changes.
     pub(crate) last_config: Mutex<Option<crate::core::Config>>,
+    /// When the last policy answer asked to be consulted again.
+    wake_at: Mutex<Option<Timestamp>>,
+    /// How many membership changes autopilot has made (rounds and pruning passes
+    /// that changed the configuration).
+    membership_epoch: AtomicU64,
+    /// The membership epoch the published state's inputs were gathered in.
+    state_epoch: AtomicU64,
     pub(crate) exec: Mutex<Execution>,
     pub(crate) start_lock: tokio::sync::Mutex<()>,
     /// Serialises reconcile rounds and pruning passes (the loop's and on-demand ones).
@@ -237,24 +247,50 @@ impl<R, A> Inner<R, A> {
         self.policy().slot.clone()
     }
 
-    /// Counts a round of `slot`'s policy for rollback; asks for a round if it rolled
-    /// back.
-    pub(crate) fn observe_round(&self, slot: &PolicySlot) {
-        let Some(component) = &slot.component else {
-            return;
-        };
-        let errors = component.take_errors();
+    /// Counts a round of `slot`'s policy and its faults (the one place they are
+    /// counted); rolls the policy back after repeated faulty rounds, and then asks for
+    /// a round.
+    pub(crate) fn observe_round(&self, slot: &PolicySlot, faults: &[PolicyFault]) {
+        for fault in faults {
+            self.counters.policy_faults.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(policy = %slot.label(), kind = fault.kind(), %fault, "policy answer not used; the stable policy decided instead");
+        }
         let mut policy = self.policy();
         // Only the active policy's streak counts (a swap may have happened meanwhile).
-        let active = policy
-            .slot
-            .component
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(c, component));
-        if active && policy.observe(&errors, self.rollback_after, self.clock.now()) {
+        if policy.slot.is(slot) && policy.observe(faults, self.rollback_after, self.clock.now()) {
             drop(policy);
             self.reconcile_trigger.notify_one();
         }
+    }
+
+    /// When the last policy answer asked to be consulted again.
+    pub(crate) fn wake_at(&self) -> Option<Timestamp> {
+        *self.wake_at.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_wake_at(&self, at: Option<Timestamp>) {
+        *self.wake_at.lock().unwrap_or_else(PoisonError::into_inner) = at;
+    }
+
+    /// Notes a membership change; returns the epoch a state must be gathered in to
+    /// reflect it.
+    pub(crate) fn membership_changed(&self) -> u64 {
+        self.membership_epoch.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The current membership epoch.
+    pub(crate) fn membership_epoch(&self) -> u64 {
+        self.membership_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Records the epoch of the state about to be published.
+    pub(crate) fn set_state_epoch(&self, epoch: u64) {
+        self.state_epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// Whether the published state's inputs were gathered at or after epoch `wanted`.
+    pub(crate) fn state_reflects(&self, wanted: u64) -> bool {
+        self.state_epoch.load(Ordering::SeqCst) >= wanted
     }
 }
 
@@ -280,7 +316,7 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
             app,
             update_interval: DEFAULT_UPDATE_INTERVAL,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
-            promoter: None,
+            policy: None,
             reconciliation: false,
             event_driven: true,
             clock: None,
@@ -410,15 +446,14 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
         &self.inner.counters
     }
 
-    /// Replaces the placement policy; the next round uses it (a round in flight
-    /// finishes with the policy it started with).
-    pub fn set_promoter(&self, promoter: Arc<dyn Promoter>) {
+    /// Replaces the placement policy with a native one; the next round uses it (a
+    /// round in flight finishes with the policy it started with). Its answers pass the
+    /// same safety rules as a component's.
+    pub fn set_native_policy(&self, policy: Arc<dyn Policy>) {
         let now = self.inner.clock.now();
-        let mut slot = PolicySlot::builtin(now);
-        slot.promoter = promoter;
-        slot.active.name = "native".to_owned();
-        slot.active.version = String::new();
-        self.inner.policy().swap(slot, now);
+        self.inner
+            .policy()
+            .swap(PolicySlot::native(policy, now), now);
         self.inner.reconcile_trigger.notify_one();
     }
 
@@ -537,31 +572,40 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
         }
     }
 
-    /// Loads, checks and dry-runs a policy.
+    /// Loads, checks and dry-runs a policy, off the async executor: the file read
+    /// (bounded by the component size limit), the compile (or cache load) and the dry
+    /// run all happen on the blocking pool, so the caller's thread never blocks.
     async fn prepare(&self, source: PolicySource) -> Result<PolicySlot, PluginError> {
         let now = self.inner.clock.now();
-        let bytes = match source {
-            PolicySource::Builtin => return Ok(PolicySlot::builtin(now)),
-            PolicySource::Bytes(bytes) => bytes,
-            PolicySource::Path(path) => {
-                std::fs::read(&path).map_err(|e| PluginError::Unreadable {
-                    path,
-                    message: e.to_string(),
-                })?
-            }
-        };
-        let host = self.plugin_host()?;
-        let policy = Arc::new(host.load(&bytes)?);
+        if source == PolicySource::Builtin {
+            return Ok(PolicySlot::builtin(now));
+        }
         let mut state = (*self.state()).clone();
         state.now = now;
-        if let Some(config) = self.inner.app.autopilot_config().await {
-            policy.decide(&config, &state, &ComponentPromoter::judged(&state))?;
-        }
+        let config = self.inner.app.autopilot_config().await;
+        let host = self.plugin_host();
+        let (policy, bytes) = super::executor::off_executor(move || {
+            let host = host?;
+            let (policy, bytes) = match source {
+                PolicySource::Path(path) => host.load_file_with_bytes(&path)?,
+                PolicySource::Bytes(bytes) => (host.load(&bytes)?, bytes),
+                PolicySource::Builtin => unreachable_builtin()?,
+            };
+            if let Some(config) = config {
+                // The dry run: the candidate's answer on the current state must be
+                // usable and safe.
+                let judge = judged_node_types(&state);
+                let decisions = policy.try_decide(&config, &state, &judge)?;
+                check_decisions(&config, &state, &decisions)
+                    .map_err(|v| PluginError::Unsafe(v.to_string()))?;
+            }
+            Ok((policy, bytes))
+        })
+        .await
+        .map_err(|panic| PluginError::Host(format!("the policy loader panicked: {panic}")))??;
         let info = policy.info().clone();
-        let component = Arc::new(ComponentPromoter::new(policy));
         Ok(PolicySlot {
-            promoter: component.clone(),
-            component: Some(component),
+            policy: Arc::new(policy),
             record: PolicyRecord::Component {
                 digest: info.digest.clone(),
                 bytes,
@@ -604,4 +648,12 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
     pub async fn num_voters(&self) -> Result<usize, RaftError> {
         Ok(self.inner.raft.configuration().await?.num_voters())
     }
+}
+
+/// `PolicySource::Builtin` is handled before loading; reaching the loader with it is a
+/// host error, not a panic.
+fn unreachable_builtin<T>() -> Result<T, PluginError> {
+    Err(PluginError::Host(
+        "the built-in policy has no component to load".into(),
+    ))
 }

@@ -12,10 +12,13 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use super::autopilot::{Inner, Status};
 use super::execute::execute;
+use super::executor::{self, guarded_decide, off_executor};
+use super::policy::PolicySlot;
 use super::traits::{Application, Raft};
 use crate::core::{
-    NodeStatus, RaftState, Server, ServerId, State, StateInputs, compute_state, leader_id,
-    plan_prune, plan_reconcile,
+    Config, Consulted, Decisions, NodeStatus, NodeType, PolicyFault, RaftState, Server, ServerId,
+    State, StateInputs, Timestamp, annotate, build_state, judged_node_types, leader_id,
+    plan_reconcile, prune_candidates,
 };
 
 /// Runs the loops until `shutdown`, then resets the state and signals `done`.
@@ -73,13 +76,16 @@ async fn update_loop<R: Raft, A: Application>(
 /// asks for a round if health, membership or roles changed.
 pub(crate) async fn update_state<R: Raft, A: Application>(inner: &Inner<R, A>) {
     let slot = inner.slot();
-    let result = next_state(inner, slot.promoter.as_ref()).await;
-    inner.observe_round(&slot);
+    // Which membership changes the inputs gathered from here on reflect.
+    let epoch = inner.membership_epoch();
+    let result = next_state(inner, &slot).await;
     match result {
-        Ok(mut state) => {
+        Ok((mut state, faults)) => {
+            inner.observe_round(&slot, &faults);
             state.policy = Some(inner.policy().status());
             inner.counters.state_updates.fetch_add(1, Ordering::Relaxed);
             inner.app.notify_state(&state);
+            inner.set_state_epoch(epoch);
             let previous = inner.state.send_replace(Arc::new(state));
             if inner.event_driven && changed(&previous, &inner.state.borrow()) {
                 inner.reconcile_trigger.notify_one();
@@ -108,10 +114,12 @@ fn changed(before: &State, after: &State) -> bool {
             })
 }
 
+/// Gathers the inputs, then builds the state and asks the policy (off the executor).
+/// Returns the state and the policy's fault, if any.
 async fn next_state<R: Raft, A: Application>(
     inner: &Inner<R, A>,
-    promoter: &dyn crate::core::Promoter,
-) -> Result<State, String> {
+    slot: &PolicySlot,
+) -> Result<(State, Vec<PolicyFault>), String> {
     let now = inner.clock.now();
     let first_state_time = *inner
         .first_state_time
@@ -176,25 +184,37 @@ async fn next_state<R: Raft, A: Application>(
         leader_id: leader,
         current_state: Some((*previous).clone()),
     };
-    Ok(compute_state(&inputs, promoter))
+    let policy = Arc::clone(&slot.policy);
+    let (state, decided) = off_executor(move || {
+        let mut state = build_state(&inputs);
+        let judge = judged_node_types(&state);
+        let decided = guarded_decide(&*policy, &inputs.config, &state, &judge);
+        annotate(&mut state, &decided.answer);
+        (state, decided)
+    })
+    .await?;
+    inner.set_wake_at(decided.answer.wake_at);
+    Ok((state, decided.fault.into_iter().collect()))
 }
 
-/// The earliest instant at which a healthy server that is not yet stable becomes
-/// stable, if any (what an event-driven round waits for).
-/// Deadlines at or before `after` (the last round) are ignored: that round already saw
-/// them.
-fn next_stabilization<R, A>(
+/// When an event-driven round should run next with no new input: the earliest of
+/// the instant a healthy non-voter becomes stable under the configured window, and the
+/// instant the policy asked to be consulted again (its own windows). Deadlines at or
+/// before `after` (the last round) are ignored: that round already saw them.
+fn next_deadline<R, A>(
     inner: &Inner<R, A>,
     state: &State,
     stabilization: Duration,
-    after: crate::core::Timestamp,
+    after: Timestamp,
 ) -> Option<Instant> {
     let window = chrono::TimeDelta::from_std(stabilization).ok()?;
-    state
+    let stabilized = state
         .servers
         .values()
         .filter(|s| s.health.healthy && s.state == RaftState::NonVoter)
-        .map(|s| s.health.stable_since + window)
+        .filter_map(|s| s.health.stable_since.checked_add_signed(window));
+    stabilized
+        .chain(inner.wake_at())
         .filter(|deadline| *deadline > after)
         .min()
         .map(|deadline| inner.clock.instant(deadline))
@@ -211,8 +231,10 @@ async fn reconcile_loop<R: Raft, A: Application>(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut states = inner.state.subscribe();
     // After a round that changed membership, the next one waits for a state update
-    // that reflects it, so a fast autopilot never acts twice on a stale picture.
+    // that reflects it (one whose inputs were gathered after the change), so a fast
+    // autopilot never acts twice on a stale picture.
     let mut await_update = false;
+    let mut wanted = 0;
     let mut last_round = inner.clock.now();
     loop {
         let deadline = if inner.event_driven {
@@ -220,7 +242,7 @@ async fn reconcile_loop<R: Raft, A: Application>(
             let config = inner.app.autopilot_config().await;
             let after = last_round.max(state.now);
             config.and_then(|c| {
-                next_stabilization(inner, &state, state.effective_stabilization(&c), after)
+                next_deadline(inner, &state, state.effective_stabilization(&c), after)
             })
         } else {
             None
@@ -242,33 +264,36 @@ async fn reconcile_loop<R: Raft, A: Application>(
                     () = stopped(&mut shutdown) => return,
                     changed = prune(inner) => {
                         if changed {
-                            states.borrow_and_update();
+                            wanted = inner.membership_changed();
                             await_update = true;
                         }
                     }
                 }
             }
-            _ = states.changed(), if await_update => {
-                await_update = false;
+            // A new state may bring a new deadline (the policy's wake-up instant):
+            // look again.
+            _ = states.changed() => {
+                await_update &= !inner.state_reflects(wanted);
                 continue;
             }
         }
         if !round {
             continue;
         }
-        if await_update {
+        while await_update && !inner.state_reflects(wanted) {
             // Wait (still interruptible) for the state to catch up with our change.
             tokio::select! {
                 () = stopped(&mut shutdown) => return,
-                _ = states.changed() => await_update = false,
+                _ = states.changed() => {}
             }
         }
+        await_update = false;
         last_round = inner.clock.now();
         tokio::select! {
             () = stopped(&mut shutdown) => return,
             changed_membership = reconcile_round(inner) => {
                 if changed_membership {
-                    states.borrow_and_update();
+                    wanted = inner.membership_changed();
                     await_update = true;
                 }
             }
@@ -276,7 +301,10 @@ async fn reconcile_loop<R: Raft, A: Application>(
     }
 }
 
-/// One reconcile round then one pruning pass. Returns whether membership changed.
+/// One reconcile round then one pruning pass, on one policy answer: the round's
+/// decisions (checked against the safety rules, the stable policy's after a fault)
+/// give the changes, and their potential-voter verdicts judge what pruning may
+/// remove. Returns whether membership changed.
 pub(crate) async fn reconcile_round<R: Raft, A: Application>(inner: &Inner<R, A>) -> bool {
     if !inner.reconciliation.load(Ordering::SeqCst) {
         return false;
@@ -288,60 +316,100 @@ pub(crate) async fn reconcile_round<R: Raft, A: Application>(inner: &Inner<R, A>
         .fetch_add(1, Ordering::Relaxed);
     // One policy for the whole round, even if a swap happens meanwhile.
     let slot = inner.slot();
-    let promoter = slot.promoter.as_ref();
+    let Some(config) = inner.app.autopilot_config().await else {
+        return false;
+    };
+    let mut faults = Vec::new();
+    let (state, decided) = decide_now(inner, &slot, &config).await;
+    faults.extend(decided.fault);
     let mut changed = false;
-    if let Some(config) = inner.app.autopilot_config().await {
-        let mut state = (*inner.state.borrow().clone()).clone();
-        state.now = inner.clock.now();
-        let changes = promoter.changes(&config, &state);
-        match plan_reconcile(&state, &changes) {
-            Ok(actions) => {
-                let known = BTreeMap::new();
-                for action in &actions {
-                    if execute(inner, action, &known).await.is_err() {
-                        inner
-                            .counters
-                            .reconcile_errors
-                            .fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    changed |= action.changes_membership();
+    match plan_reconcile(&state, &decided.answer.changes) {
+        Ok(actions) => {
+            let known = BTreeMap::new();
+            for action in &actions {
+                if execute(inner, action, &known).await.is_err() {
+                    inner
+                        .counters
+                        .reconcile_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    break;
                 }
-            }
-            Err(error) => {
-                inner
-                    .counters
-                    .reconcile_errors
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, "reconcile round skipped");
+                changed |= action.changes_membership();
             }
         }
+        Err(error) => {
+            inner
+                .counters
+                .reconcile_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "reconcile round skipped");
+        }
     }
-    changed |= prune_with(inner, promoter).await;
-    inner.observe_round(&slot);
+    changed |= prune_with(inner, &slot, &config, state, &decided.answer, &mut faults).await;
+    inner.observe_round(&slot, &faults);
     changed
 }
 
-/// One pruning pass on a fresh configuration and fresh known servers. Returns whether
-/// the Raft configuration changed.
+/// The latest state at the current instant, and the policy's decisions on it. The
+/// verdicts asked for cover the node types the application gives its servers now
+/// (what pruning judges) and those in the state.
+async fn decide_now<R: Raft, A: Application>(
+    inner: &Inner<R, A>,
+    slot: &PolicySlot,
+    config: &Config,
+) -> (Arc<State>, Consulted<Decisions>) {
+    let mut state = (*inner.state.borrow().clone()).clone();
+    state.now = inner.clock.now();
+    let known = inner.app.known_servers().await;
+    let mut judge: Vec<NodeType> = judged_node_types(&state);
+    judge.extend(known.values().map(|s| s.node_type.clone()));
+    judge.sort();
+    judge.dedup();
+    let state = Arc::new(state);
+    let (policy, config, shared) = (Arc::clone(&slot.policy), config.clone(), Arc::clone(&state));
+    let decided = off_executor(move || guarded_decide(&*policy, &config, &shared, &judge))
+        .await
+        .unwrap_or_else(|message| Consulted {
+            answer: Decisions::default(),
+            fault: Some(PolicyFault::Failed {
+                kind: "host",
+                message: format!("host error: the policy task failed: {message}"),
+                blames_policy: false,
+            }),
+        });
+    inner.set_wake_at(decided.answer.wake_at);
+    (state, decided)
+}
+
+/// One pruning pass on a fresh configuration and fresh known servers, with verdicts
+/// from a policy answer taken now. Returns whether the Raft configuration changed.
 pub(crate) async fn prune<R: Raft, A: Application>(inner: &Inner<R, A>) -> bool {
+    if !inner.reconciliation.load(Ordering::SeqCst) {
+        return false;
+    }
     let _round = inner.round_lock.lock().await;
     let slot = inner.slot();
-    let changed = prune_with(inner, slot.promoter.as_ref()).await;
-    inner.observe_round(&slot);
+    let Some(config) = inner.app.autopilot_config().await else {
+        return false;
+    };
+    let (state, decided) = decide_now(inner, &slot, &config).await;
+    let mut faults: Vec<PolicyFault> = decided.fault.into_iter().collect();
+    let changed = prune_with(inner, &slot, &config, state, &decided.answer, &mut faults).await;
+    inner.observe_round(&slot, &faults);
     changed
 }
 
 async fn prune_with<R: Raft, A: Application>(
     inner: &Inner<R, A>,
-    promoter: &dyn crate::core::Promoter,
+    slot: &PolicySlot,
+    config: &Config,
+    state: Arc<State>,
+    decisions: &Decisions,
+    faults: &mut Vec<PolicyFault>,
 ) -> bool {
     if !inner.reconciliation.load(Ordering::SeqCst) {
         return false;
     }
-    let Some(config) = inner.app.autopilot_config().await else {
-        return false;
-    };
     let raft_config = match inner.raft.configuration().await {
         Ok(c) => c,
         Err(error) => {
@@ -351,8 +419,21 @@ async fn prune_with<R: Raft, A: Application>(
         }
     };
     let known = inner.app.known_servers().await;
-    let state = inner.state.borrow().clone();
-    let plan = plan_prune(&config, &raft_config, &known, &state, promoter);
+    // The policy is asked (off the executor) only when there is something to remove.
+    let Some(candidates) =
+        prune_candidates(config, &raft_config, &known, &decisions.potential_voters)
+    else {
+        return false;
+    };
+    let filtered = executor::filter(
+        Arc::clone(&slot.policy),
+        config.clone(),
+        state,
+        candidates.failed.clone(),
+    )
+    .await;
+    faults.extend(filtered.fault);
+    let plan = candidates.plan(config, &filtered.answer);
     let mut changed = false;
     // Stale servers leave Raft; a failure ends the pass (as in the reference).
     for ids in [&plan.stale_non_voters, &plan.stale_voters] {

@@ -7,6 +7,7 @@
 mod autopilot;
 mod clock;
 mod execute;
+mod executor;
 mod loops;
 mod policy;
 pub mod sim;

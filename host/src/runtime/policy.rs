@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::{ActivePolicy, PolicyEvent, PolicyStatus, Promoter, StablePromoter, Timestamp};
-use crate::plugin::{ComponentPromoter, PluginError, sha256_hex};
+use crate::core::{
+    ActivePolicy, Policy, PolicyEvent, PolicyFault, PolicyStatus, StablePolicy, Timestamp,
+};
+use crate::plugin::{PluginError, sha256_hex};
 
 /// Where a policy comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,25 +84,34 @@ impl PolicyRecord {
 /// round takes effect at the next one.
 #[derive(Clone)]
 pub(crate) struct PolicySlot {
-    pub(crate) promoter: Arc<dyn Promoter>,
-    pub(crate) component: Option<Arc<ComponentPromoter>>,
+    pub(crate) policy: Arc<dyn Policy>,
     pub(crate) record: PolicyRecord,
     pub(crate) active: ActivePolicy,
 }
 
 impl PolicySlot {
     pub(crate) fn builtin(since: Timestamp) -> Self {
+        Self::native(Arc::new(StablePolicy), since)
+    }
+
+    /// A native policy (not recorded for other leaders: they run their own).
+    pub(crate) fn native(policy: Arc<dyn Policy>, since: Timestamp) -> Self {
+        let metadata = policy.metadata();
         Self {
-            promoter: Arc::new(StablePromoter),
-            component: None,
+            policy,
             record: PolicyRecord::Builtin,
             active: ActivePolicy {
-                name: "stable".to_owned(),
-                version: "built-in".to_owned(),
+                name: metadata.name,
+                version: metadata.version,
                 digest: None,
                 since,
             },
         }
+    }
+
+    /// Whether `other` is the same policy (not merely an equal one).
+    pub(crate) fn is(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.policy, &other.policy)
     }
 
     pub(crate) fn label(&self) -> String {
@@ -162,11 +173,11 @@ impl PolicyManager {
         self.record(PolicyEvent::Swapped { at, to });
     }
 
-    /// Counts a round of the active policy; after `limit` faulty rounds in a row,
-    /// reverts to the previous good policy (or the built-in one). Returns whether it
-    /// rolled back.
-    pub(crate) fn observe(&mut self, errors: &[PluginError], limit: u32, at: Timestamp) -> bool {
-        let Some(last) = errors.iter().rev().find(|e| e.is_runtime()) else {
+    /// Counts a round of the active policy with its faults; after `limit` faulty
+    /// rounds in a row, reverts to the previous good policy (or the built-in one).
+    /// Returns whether it rolled back.
+    pub(crate) fn observe(&mut self, faults: &[PolicyFault], limit: u32, at: Timestamp) -> bool {
+        let Some(last) = faults.iter().rev().find(|f| f.blames_policy()) else {
             self.faults_in_a_row = 0;
             return false;
         };

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use autopilot_sdk::{
     Changes, Config, Metadata, Policy, PolicyError, RaftState, ServerId, ServerState, State,
+    Timestamp, next_stable_after,
 };
 
 /// The cautious policy.
@@ -75,6 +76,12 @@ impl Policy for Cautious {
     fn is_potential_voter(&self, node_type: &str) -> bool {
         matches!(node_type, "voter" | "probation")
     }
+
+    /// Its probation is twice the stabilization time: look again when the next
+    /// server's ends, not at the configured window.
+    fn wake_at(&self, _config: &Config, state: &State) -> Option<Timestamp> {
+        next_stable_after(state, state.effective_stabilization.saturating_mul(2))
+    }
 }
 
 autopilot_sdk::export_promoter!(Cautious);
@@ -84,7 +91,7 @@ mod tests {
     use std::time::Duration;
 
     use autopilot_sdk::testing::StateBuilder;
-    use autopilot_sdk::{RaftState::*, Timestamp, decide};
+    use autopilot_sdk::{RaftState::*, decide};
 
     use super::*;
 
@@ -103,5 +110,7 @@ mod tests {
         assert_eq!(decisions.node_types["c"], "voter");
         assert_eq!(decisions.state_ext.as_deref(), Some("{\"on_probation\":1}"));
         assert_eq!(decisions.potential_voter_types, ["probation"]);
+        // b has been healthy for 15 s of its 20 s probation: look again in 5 s.
+        assert_eq!(decisions.wake_at, Some(Timestamp::from_secs(1_000_005)));
     }
 }

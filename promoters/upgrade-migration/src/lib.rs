@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use autopilot_sdk::{
     Changes, Config, FailedServers, Metadata, Policy, PolicyError, RaftState, ServerId,
-    ServerState, State, compare_servers, is_stable,
+    ServerState, State, compare_servers, is_stable, safe_changes,
 };
 use autopilot_zones as zones;
 use semver::{BuildMetadata, Version};
@@ -298,7 +298,9 @@ impl Policy for UpgradeMigration {
     }
 
     fn changes(&self, config: &Config, state: &State) -> Result<Changes, PolicyError> {
-        Ok(decide_upgrade(&settings(config)?, state).changes)
+        let changes = decide_upgrade(&settings(config)?, state).changes;
+        // Never more than the cluster can spare, whatever the migration's step.
+        Ok(safe_changes(config, state, changes))
     }
 
     fn filter_failed_server_removals(

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use autopilot_sdk::{
     Changes, Config, FailedServers, Metadata, NodeStatus, Policy, PolicyError, RaftState, ServerId,
-    ServerState, State, compare_servers, is_stable, quorum,
+    ServerState, State, compare_servers, is_stable, quorum, safe_changes,
 };
 use serde_json::{Value, json};
 
@@ -216,11 +216,13 @@ impl Policy for RedundancyZones {
 
     fn changes(&self, config: &Config, state: &State) -> Result<Changes, PolicyError> {
         let plan = plan(&zone_tag(config)?, state);
-        Ok(Changes {
+        let changes = Changes {
             promotions: plan.promotions,
             demotions: plan.demotions,
             leader: None,
-        })
+        };
+        // A lost zone's failed voter steps down only where the cluster can spare it.
+        Ok(safe_changes(config, state, changes))
     }
 
     fn filter_failed_server_removals(

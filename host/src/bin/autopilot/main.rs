@@ -8,16 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use std::sync::Arc;
-
 mod demo;
 mod node;
 
-use autopilot::core::StablePromoter;
+use autopilot::core::StablePolicy;
 use autopilot::plan::{parse_snapshot, plan_round, render_table};
-use autopilot::plugin::{
-    ArtifactCache, ComponentPromoter, PluginError, PluginHost, PluginHostConfig,
-};
+use autopilot::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig};
 
 /// Autopilot for Raft clusters.
 #[derive(Debug, Parser)]
@@ -117,22 +113,22 @@ fn plan(inputs: &std::path::Path, promoter: Option<&std::path::Path>, json: bool
     let text = read_input(inputs)?;
     let snapshot = parse_snapshot(&text)?;
     let plan = match promoter {
-        None => plan_round(&snapshot, &StablePromoter),
+        None => plan_round(&snapshot, &StablePolicy),
         Some(path) => {
-            let unusable =
-                |e: PluginError| anyhow::anyhow!("unusable promoter {}: {e}", path.display());
+            let unusable = |e: &dyn std::fmt::Display| {
+                anyhow::anyhow!("unusable promoter {}: {e}", path.display())
+            };
             let host = PluginHost::new(PluginHostConfig {
                 cache: Some(ArtifactCache::new(ArtifactCache::default_dir())),
                 ..PluginHostConfig::default()
             })
-            .map_err(unusable)?;
-            let policy = host.load_file(path).map_err(unusable)?;
-            let promoter = ComponentPromoter::new(Arc::new(policy));
-            let plan = plan_round(&snapshot, &promoter);
+            .map_err(|e: PluginError| unusable(&e))?;
+            let policy = host.load_file(path).map_err(|e| unusable(&e))?;
+            let plan = plan_round(&snapshot, &policy);
             // A dry run must show the policy's own decisions: a fallback would hide
             // exactly what the operator wants to see.
-            if let Some(e) = promoter.take_errors().into_iter().next() {
-                return Err(unusable(e));
+            if let Some(fault) = plan.faults.first() {
+                return Err(unusable(fault));
             }
             plan
         }

@@ -66,8 +66,15 @@ impl Policy for Adversary {
             .keys()
             .map(|id| (id.clone(), "voter".into()))
             .collect();
-        if mode(config) == "ghost-node-type" {
-            types.insert("ghost".into(), "voter".into());
+        match mode(config) {
+            "ghost-node-type" => {
+                types.insert("ghost".into(), "voter".into());
+            }
+            "huge-node-type" => {
+                let id = first_server(state);
+                types.insert(id, "t".repeat(1 << 20));
+            }
+            _ => {}
         }
         Ok(types)
     }
@@ -86,6 +93,40 @@ impl Policy for Adversary {
                 }
             }
             "panic" => panic!("deliberate panic in the adversary policy"),
+            "exit" => std::process::exit(3),
+            "huge-error" => {
+                return Err(PolicyError::Internal("e".repeat(1 << 20)));
+            }
+            // Unsafe answers: each breaks one safety rule.
+            "demote-all" => changes.demotions = state.voters.clone(),
+            "demote-leader" => changes.demotions = state.leader.iter().cloned().collect(),
+            "demote-all-but-leader" => {
+                changes.demotions = state
+                    .voters
+                    .iter()
+                    .filter(|id| Some(*id) != state.leader.as_ref())
+                    .cloned()
+                    .collect();
+            }
+            "promote-unhealthy" => {
+                changes.promotions = state
+                    .servers
+                    .iter()
+                    .filter(|(_, s)| !s.raft_state.has_voting_rights() && !s.health.healthy)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+            }
+            "promote-voter" => changes.promotions = state.voters.clone(),
+            "demote-healthy-followers" => {
+                changes.promotions.clear();
+                changes.demotions = state
+                    .servers
+                    .iter()
+                    .filter(|(_, s)| s.raft_state == autopilot_sdk::RaftState::Voter)
+                    .filter(|(_, s)| s.health.healthy)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+            }
             "flood-then-panic" => {
                 let filler = "!".repeat(2040);
                 for _ in 0..64 {
