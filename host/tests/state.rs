@@ -199,8 +199,8 @@ fn stable_policy_promotes_only_stable_non_voters_in_id_order() {
             .values()
             .all(|s| s.server.node_type == NodeType::voter())
     );
-    assert_eq!(decisions.potential_voters[&NodeType::voter()], true);
-    assert_eq!(decisions.potential_voters[&NodeType::from("")], false);
+    assert!(decisions.potential_voters[&NodeType::voter()]);
+    assert!(!decisions.potential_voters[&NodeType::from("")]);
 }
 
 #[test]

@@ -84,31 +84,6 @@ pub(crate) fn same_id(a: &str, b: &str) -> bool {
     words_equal && wa.remainder() == wb.remainder()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::same_id;
-
-    #[test]
-    fn same_id_is_string_equality() {
-        let ids = [
-            "",
-            "a",
-            "abcdefgh",
-            "abcdefgi",
-            "abcdefghi",
-            "abcdefghj",
-            "00000001-0000-4000-8000-000000000001",
-            "00000001-0000-4000-8000-000000000002",
-            "00000002-0000-4000-8000-000000000001",
-        ];
-        for a in ids {
-            for b in ids {
-                assert_eq!(same_id(a, b), a == b, "{a:?} vs {b:?}");
-            }
-        }
-    }
-}
-
 /// `changes` cut down to what the host's safety rules accept, so that a policy whose
 /// plan would go too far in some cluster still gets its safe part through (the host
 /// refuses an unsafe answer whole, and counts it as a fault). It drops:
@@ -165,5 +140,87 @@ pub fn safe_changes(config: &Config, state: &State, changes: Changes) -> Changes
         promotions,
         demotions,
         leader,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{safe_changes, same_id};
+    use crate::testing::StateBuilder;
+    use crate::types::{Changes, Config, RaftState::*, Timestamp};
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Leader `a`, voters `b`, `c` healthy and `d` unhealthy; non-voters `e` healthy
+    /// and `f` unhealthy.
+    fn cluster() -> crate::State {
+        let long = Duration::from_secs(600);
+        StateBuilder::new(Timestamp::from_secs(1_000_000), Duration::from_secs(10))
+            .server("a", Leader, true, long)
+            .server("b", Voter, true, long)
+            .server("c", Voter, true, long)
+            .server("d", Voter, false, long)
+            .server("e", NonVoter, true, long)
+            .server("f", NonVoter, false, long)
+            .build()
+    }
+
+    fn config(min_quorum: u32) -> Config {
+        Config {
+            min_quorum,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn safe_changes_keeps_a_safe_answer_whole() {
+        let changes = Changes {
+            promotions: ids(&["e"]),
+            demotions: ids(&["d"]),
+            leader: Some("b".into()),
+        };
+        assert_eq!(
+            safe_changes(&config(3), &cluster(), changes.clone()),
+            changes
+        );
+    }
+
+    #[test]
+    fn safe_changes_drops_what_the_host_would_refuse() {
+        let changes = Changes {
+            promotions: ids(&["b", "e", "f"]),
+            demotions: ids(&["a", "b", "c", "d"]),
+            leader: Some("d".into()),
+        };
+        let safe = safe_changes(&config(3), &cluster(), changes);
+        // The leader stays; the unhealthy voter goes first; then healthy voters only
+        // while three voters with a healthy majority remain (a, c, e after b goes).
+        assert_eq!(safe.promotions, ids(&["e"]));
+        assert_eq!(safe.demotions, ids(&["d", "b"]));
+        assert!(safe.leader.is_none());
+    }
+
+    #[test]
+    fn same_id_is_string_equality() {
+        let ids = [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefghj",
+            "00000001-0000-4000-8000-000000000001",
+            "00000001-0000-4000-8000-000000000002",
+            "00000002-0000-4000-8000-000000000001",
+        ];
+        for a in ids {
+            for b in ids {
+                assert_eq!(same_id(a, b), a == b, "{a:?} vs {b:?}");
+            }
+        }
     }
 }

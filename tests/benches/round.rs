@@ -9,112 +9,16 @@
 //! state holds every server. A round is the state build plus every promoter decision
 //! of the round (extensions, node types, changes).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autopilot::core::{
-    Config, LastContact, NodeStatus, RaftConfiguration, RaftServer, Server, ServerId, ServerStats,
-    StablePolicy, StateInputs, Suffrage, compute_round, compute_state,
-};
+use autopilot::core::{Config, Policy, StablePolicy, compute_round};
 use autopilot::plan::plan_round;
 use autopilot::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
-use chrono::{DateTime, TimeDelta, Utc};
-
-fn scenario(n: usize) -> StateInputs {
-    let now = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("valid");
-    let id = |i: usize| ServerId::from(format!("{i:08x}-0000-4000-8000-{i:012x}"));
-    let mut raft = RaftConfiguration::default();
-    let mut known = BTreeMap::new();
-    let mut stats = BTreeMap::new();
-    for i in 0..n {
-        let address = format!("10.{}.{}.{}:8300", i / 65536, (i / 256) % 256, i % 256);
-        raft.servers.push(RaftServer {
-            suffrage: if i < 5 {
-                Suffrage::Voter
-            } else {
-                Suffrage::Nonvoter
-            },
-            id: id(i),
-            address: address.as_str().into(),
-        });
-        let mut server = Server::new(id(i), address, NodeStatus::Alive);
-        server.name = format!("node-{i}").into();
-        server.version = "1.17.0".into();
-        server.raft_version = 3;
-        server.meta = Some(std::sync::Arc::new(
-            [("zone".to_owned(), format!("zone-{}", i % 3))].into(),
-        ));
-        server.is_leader = i == 0;
-        known.insert(id(i), server);
-        stats.insert(
-            id(i),
-            ServerStats {
-                last_contact: LastContact(if i == 0 { 0 } else { 5_000_000 }),
-                last_term: 7,
-                last_index: 10_000,
-            },
-        );
-    }
-    let mut inputs = StateInputs {
-        now: now - TimeDelta::seconds(60),
-        first_state_time: now - TimeDelta::seconds(3600),
-        config: Config::default(),
-        raft_config: raft,
-        known_servers: known,
-        latest_index: 10_000,
-        last_term: 7,
-        is_leader: true,
-        fetched_stats: stats,
-        leader_id: Some(id(0)),
-        current_state: None,
-    };
-    // The previous state: every server, healthy since a minute ago.
-    let previous = compute_state(&inputs, &StablePolicy);
-    inputs.current_state = Some(previous);
-    inputs.now = now;
-    inputs
-}
-
-/// Median time per call of `f`, over batches filling about `budget`.
-fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    f();
-    let once = start.elapsed().max(Duration::from_nanos(50));
-    let per_batch =
-        (Duration::from_millis(20).as_nanos() / once.as_nanos()).clamp(1, 100_000) as u32;
-    let batches =
-        (budget.as_nanos() / (once.as_nanos() * u128::from(per_batch))).clamp(5, 200) as usize;
-    let mut samples = Vec::with_capacity(batches);
-    for _ in 0..batches {
-        let t = Instant::now();
-        for _ in 0..per_batch {
-            f();
-        }
-        samples.push(t.elapsed() / per_batch);
-    }
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn show(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns < 10_000 {
-        format!("{:.2} µs", ns as f64 / 1_000.0)
-    } else if ns < 10_000_000 {
-        format!("{:.1} µs", ns as f64 / 1_000.0)
-    } else {
-        format!("{:.2} ms", ns as f64 / 1_000_000.0)
-    }
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+use common::{measure, peak_rss_kib, scenario, show};
 
 fn main() {
     let bytes = guests::component(guests::STABLE_PROMOTER);

@@ -19,10 +19,8 @@ fn component() -> &'static ComponentPolicy {
     static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
     PROMOTER.get_or_init(|| {
         let host = PluginHost::new(PluginHostConfig::default()).expect("host starts");
-        let policy = host
-            .load(&guests::component(guests::STABLE_PROMOTER))
-            .expect("stable loads");
-        policy
+        host.load(&guests::component(guests::STABLE_PROMOTER))
+            .expect("stable loads")
     })
 }
 

@@ -19,10 +19,8 @@ fn zones() -> &'static ComponentPolicy {
     static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
     PROMOTER.get_or_init(|| {
         let host = PluginHost::new(PluginHostConfig::default()).expect("host");
-        let policy = host
-            .load(&guests::component(guests::REDUNDANCY_ZONES_PROMOTER))
-            .expect("the zones component loads");
-        policy
+        host.load(&guests::component(guests::REDUNDANCY_ZONES_PROMOTER))
+            .expect("the zones component loads")
     })
 }
 

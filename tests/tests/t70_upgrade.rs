@@ -15,10 +15,8 @@ fn upgrade() -> &'static ComponentPolicy {
     static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
     PROMOTER.get_or_init(|| {
         let host = PluginHost::new(PluginHostConfig::default()).expect("host");
-        let policy = host
-            .load(&guests::component(guests::UPGRADE_MIGRATION_PROMOTER))
-            .expect("the upgrade component loads");
-        policy
+        host.load(&guests::component(guests::UPGRADE_MIGRATION_PROMOTER))
+            .expect("the upgrade component loads")
     })
 }
 

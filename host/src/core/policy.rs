@@ -218,9 +218,8 @@ pub fn annotate(state: &mut State, decisions: &Decisions) {
     }
     // Indices ascend in practice: walk the servers once, in step with them.
     let mut servers = state.servers.values_mut().enumerate().peekable();
-    let mut pending = decisions.node_types.iter().peekable();
     let mut out_of_order = Vec::new();
-    while let Some((index, node_type)) = pending.next() {
+    for (index, node_type) in &decisions.node_types {
         let index = *index as usize;
         while servers.next_if(|(i, _)| *i < index).is_some() {}
         match servers.peek_mut() {

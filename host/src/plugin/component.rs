@@ -203,9 +203,11 @@ impl ComponentPolicy {
             Sandbox::new(limits.memory, limits.output),
         );
         store.limiter(|s| s);
-        store
-            .set_fuel(limits.fuel)
-            .map_err(|e| PluginError::Host(format!("cannot set the fuel budget: {e}")))?;
+        if let Some(fuel) = limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| PluginError::Host(format!("cannot set the fuel budget: {e}")))?;
+        }
         let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
         // One extra tick: the next increment may land immediately after we start.
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
@@ -215,7 +217,9 @@ impl ComponentPolicy {
                 .instantiate(&mut store)
                 .and_then(|instance| f(&mut store, &instance))
         }));
-        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = limits
+            .fuel
+            .map_or(0, |fuel| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
         self.forward_output(store.data());
         match result {
             Ok(result) => result.map_err(|e| self.classify(&e, store.data(), fuel_used)),

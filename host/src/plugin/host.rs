@@ -43,16 +43,18 @@ const ALLOWED_IMPORTS: &[&str] = &[
 
 /// The default fuel budget of one call: about 100 ms of WebAssembly on this
 /// project's reference machine (measured by the `budget` benchmark).
-pub const DEFAULT_FUEL: u64 = 400_000_000;
+pub const DEFAULT_FUEL: u64 = 600_000_000;
 
 /// How much a policy may use per call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {
     /// The work one call may do, in wasmtime fuel units (about one per WebAssembly
-    /// instruction; default [`DEFAULT_FUEL`], about 100 ms of work on a current
-    /// server core). Deterministic: the same input and policy use the same fuel on an
-    /// idle and on a loaded machine, so a replay's verdict does not depend on load.
-    pub fuel: u64,
+    /// instruction; default [`DEFAULT_FUEL`], about 100 ms of work on this project's
+    /// reference machine). Deterministic: the same input and policy use the same fuel
+    /// on an idle and on a loaded machine, so a replay's verdict does not depend on
+    /// load. `None` meters nothing (calls run faster, see BENCHMARKS.md) and leaves
+    /// only the wall-clock `deadline`, whose verdict near the limit depends on load.
+    pub fuel: Option<u64>,
     /// Wall-clock backstop for one call (default 1 s), against a host stall; the fuel
     /// budget is what normally bounds a call.
     pub deadline: Duration,
@@ -72,7 +74,7 @@ pub struct PluginLimits {
 impl Default for PluginLimits {
     fn default() -> Self {
         Self {
-            fuel: DEFAULT_FUEL,
+            fuel: Some(DEFAULT_FUEL),
             deadline: Duration::from_secs(1),
             memory: 64 << 20,
             output: 16 << 10,
@@ -178,7 +180,7 @@ impl PluginHost {
         let mut wasm = Config::new();
         // Fuel bounds a call's work deterministically; the epoch is a wall-clock
         // backstop against a host stall.
-        wasm.consume_fuel(true);
+        wasm.consume_fuel(config.limits.fuel.is_some());
         wasm.epoch_interruption(true);
         wasm.wasm_component_model(true);
         let mut pool = PoolingAllocationConfig::default();

@@ -181,6 +181,7 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                 wake_at: Mutex::new(None),
                 membership_epoch: AtomicU64::new(0),
                 state_epoch: AtomicU64::new(0),
+                policy_lane: super::executor::PolicyLane::default(),
                 exec: Mutex::new(Execution {
                     status: Status::NotRunning,
                     shutdown: None,
@@ -224,6 +225,8 @@ pub(crate) struct Inner<R, A> {
     membership_epoch: AtomicU64,
     /// The membership epoch the published state's inputs were gathered in.
     state_epoch: AtomicU64,
+    /// Where policy work runs, one piece at a time.
+    pub(crate) policy_lane: super::executor::PolicyLane,
     pub(crate) exec: Mutex<Execution>,
     pub(crate) start_lock: tokio::sync::Mutex<()>,
     /// Serialises reconcile rounds and pruning passes (the loop's and on-demand ones).
@@ -580,29 +583,40 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
         if source == PolicySource::Builtin {
             return Ok(PolicySlot::builtin(now));
         }
-        let mut state = (*self.state()).clone();
-        state.now = now;
-        let config = self.inner.app.autopilot_config().await;
         let host = self.plugin_host();
+        let loader_failed =
+            |panic: String| PluginError::Host(format!("the policy loader panicked: {panic}"));
+        // Reading and compiling happen beside the rounds (the loading thread can take
+        // a while on a cold cache); only the dry run takes the policy lane.
         let (policy, bytes) = super::executor::off_executor(move || {
             let host = host?;
-            let (policy, bytes) = match source {
-                PolicySource::Path(path) => host.load_file_with_bytes(&path)?,
-                PolicySource::Bytes(bytes) => (host.load(&bytes)?, bytes),
-                PolicySource::Builtin => unreachable_builtin()?,
-            };
-            if let Some(config) = config {
-                // The dry run: the candidate's answer on the current state must be
-                // usable and safe.
-                let judge = judged_node_types(&state);
-                let decisions = policy.try_decide(&config, &state, &judge)?;
-                check_decisions(&config, &state, &decisions)
-                    .map_err(|v| PluginError::Unsafe(v.to_string()))?;
+            match source {
+                PolicySource::Path(path) => host.load_file_with_bytes(&path),
+                PolicySource::Bytes(bytes) => Ok((host.load(&bytes)?, bytes)),
+                PolicySource::Builtin => unreachable_builtin(),
             }
-            Ok((policy, bytes))
         })
         .await
-        .map_err(|panic| PluginError::Host(format!("the policy loader panicked: {panic}")))??;
+        .map_err(loader_failed)??;
+        let mut state = (*self.state()).clone();
+        state.now = self.inner.clock.now();
+        let config = self.inner.app.autopilot_config().await;
+        let policy = self
+            .inner
+            .policy_lane
+            .run(move || {
+                if let Some(config) = config {
+                    // The dry run: the candidate's answer on the current state must be
+                    // usable and safe.
+                    let judge = judged_node_types(&state);
+                    let decisions = policy.try_decide(&config, &state, &judge)?;
+                    check_decisions(&config, &state, &decisions)
+                        .map_err(|v| PluginError::Unsafe(v.to_string()))?;
+                }
+                Ok(policy)
+            })
+            .await
+            .map_err(loader_failed)??;
         let info = policy.info().clone();
         Ok(PolicySlot {
             policy: Arc::new(policy),

@@ -18,6 +18,30 @@ use crate::core::{
     State, consult_decide, consult_filter,
 };
 
+/// One autopilot's lane for policy work: at most one piece runs at a time, so a
+/// policy never occupies more than one core of the node, whoever asks (the state
+/// updater, a round, a swap's dry run).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PolicyLane(Arc<tokio::sync::Mutex<()>>);
+
+impl PolicyLane {
+    /// Runs `work` on the blocking pool once the lane is free; a panic in it comes
+    /// back as `Err` with its message. The lane stays taken until `work` ends, even
+    /// if the caller stops waiting.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let turn = Arc::clone(&self.0).lock_owned().await;
+        off_executor(move || {
+            let result = work();
+            drop(turn);
+            result
+        })
+        .await
+    }
+}
+
 /// Runs `work` on the blocking pool; a panic in it comes back as `Err` with its
 /// message.
 pub(crate) async fn off_executor<T: Send + 'static>(
@@ -67,12 +91,13 @@ pub(crate) fn guarded_decide(
 
 /// [`consult_filter`] off the executor, a panic treated as a fault.
 pub(crate) async fn filter(
+    lane: &PolicyLane,
     policy: Arc<dyn Policy>,
     config: Config,
     state: Arc<State>,
     failed: FailedServers,
 ) -> Consulted<FailedServers> {
-    off_executor(move || {
+    lane.run(move || {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             consult_filter(&*policy, &config, &state, &failed)
         }))

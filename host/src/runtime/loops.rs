@@ -12,7 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use super::autopilot::{Inner, Status};
 use super::execute::execute;
-use super::executor::{self, guarded_decide, off_executor};
+use super::executor::{self, guarded_decide};
 use super::policy::PolicySlot;
 use super::traits::{Application, Raft};
 use crate::core::{
@@ -185,14 +185,16 @@ async fn next_state<R: Raft, A: Application>(
         current_state: Some((*previous).clone()),
     };
     let policy = Arc::clone(&slot.policy);
-    let (state, decided) = off_executor(move || {
-        let mut state = build_state(&inputs);
-        let judge = judged_node_types(&state);
-        let decided = guarded_decide(&*policy, &inputs.config, &state, &judge);
-        annotate(&mut state, &decided.answer);
-        (state, decided)
-    })
-    .await?;
+    let (state, decided) = inner
+        .policy_lane
+        .run(move || {
+            let mut state = build_state(&inputs);
+            let judge = judged_node_types(&state);
+            let decided = guarded_decide(&*policy, &inputs.config, &state, &judge);
+            annotate(&mut state, &decided.answer);
+            (state, decided)
+        })
+        .await?;
     inner.set_wake_at(decided.answer.wake_at);
     Ok((state, decided.fault.into_iter().collect()))
 }
@@ -367,7 +369,9 @@ async fn decide_now<R: Raft, A: Application>(
     judge.dedup();
     let state = Arc::new(state);
     let (policy, config, shared) = (Arc::clone(&slot.policy), config.clone(), Arc::clone(&state));
-    let decided = off_executor(move || guarded_decide(&*policy, &config, &shared, &judge))
+    let decided = inner
+        .policy_lane
+        .run(move || guarded_decide(&*policy, &config, &shared, &judge))
         .await
         .unwrap_or_else(|message| Consulted {
             answer: Decisions::default(),
@@ -426,6 +430,7 @@ async fn prune_with<R: Raft, A: Application>(
         return false;
     };
     let filtered = executor::filter(
+        &inner.policy_lane,
         Arc::clone(&slot.policy),
         config.clone(),
         state,

@@ -81,6 +81,15 @@ impl Policy for Adversary {
 
     fn changes(&self, config: &Config, state: &State) -> Result<Changes, PolicyError> {
         let mut changes = stable_changes(state);
+        if let Some(n) = mode(config).strip_prefix("spin:") {
+            // Busy work of a chosen size, then the stable answer.
+            let n: u64 = n.parse().unwrap_or(0);
+            let mut x = 0u64;
+            for i in 0..n {
+                x = black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            black_box(x);
+        }
         match mode(config) {
             "loop" => loop {
                 black_box(&changes);
