@@ -183,3 +183,71 @@ fn a_policy_of_the_previous_contract_still_runs_and_always_gets_details() {
         .expect("filters");
     assert_eq!(kept, failed);
 }
+
+/// A leader and a non-voter healthy for `healthy_for`, autopilot up for an hour, at
+/// `now`.
+fn waiting_state(now: chrono::DateTime<chrono::Utc>, healthy_for: i64) -> State {
+    let mut state = state();
+    state.now = now;
+    state.first_state_time = now - chrono::TimeDelta::hours(1);
+    let learner = Server::new("node-2", "10.0.0.2:8300", NodeStatus::Alive);
+    state.servers.insert(
+        learner.id.clone(),
+        ServerState {
+            server: learner,
+            state: RaftState::NonVoter,
+            stats: Default::default(),
+            health: autopilot::core::ServerHealth {
+                healthy: true,
+                stable_since: now - chrono::TimeDelta::seconds(healthy_for),
+            },
+        },
+    );
+    state
+}
+
+#[test]
+fn a_policy_of_contract_0_2_still_runs_and_cannot_say_when_to_look_again() {
+    let policy = host()
+        .load(&guests::component(guests::LEGACY_V2))
+        .expect("a 0.2 policy loads");
+    assert_eq!(policy.info().interface, "autopilot:promoter/policy@0.2.0");
+    assert!(!policy.info().reads_server_details);
+    let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
+    // Healthy for 4 s of the 10 s window: not yet promoted.
+    let decisions = policy
+        .try_decide(&Config::default(), &waiting_state(now, 4), &[])
+        .expect("decides");
+    assert!(decisions.changes.promotions.is_empty());
+    assert_eq!(decisions.wake_at, None);
+    let decisions = policy
+        .try_decide(&Config::default(), &waiting_state(now, 60), &[])
+        .expect("decides");
+    assert_eq!(decisions.changes.promotions, vec!["node-2".into()]);
+}
+
+#[test]
+fn a_policy_of_contract_0_3_says_when_its_answer_changes() {
+    let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
+    let state = waiting_state(now, 4);
+    let stable = host()
+        .load(&guests::component(guests::STABLE_PROMOTER))
+        .expect("stable loads");
+    assert_eq!(stable.info().interface, "autopilot:promoter/policy@0.3.0");
+    let decisions = stable
+        .try_decide(&Config::default(), &state, &[])
+        .expect("decides");
+    // Healthy for 4 s of the 10 s window: look again in 6 s.
+    assert_eq!(decisions.wake_at, Some(now + chrono::TimeDelta::seconds(6)));
+    // The cautious policy's probation is twice as long: 16 s.
+    let cautious = host()
+        .load(&guests::component(guests::CAUTIOUS_PROMOTER))
+        .expect("cautious loads");
+    let decisions = cautious
+        .try_decide(&Config::default(), &state, &[])
+        .expect("decides");
+    assert_eq!(
+        decisions.wake_at,
+        Some(now + chrono::TimeDelta::seconds(16))
+    );
+}

@@ -218,7 +218,8 @@ pub(crate) struct Inner<R, A> {
     pub(crate) first_state_time: Mutex<Option<Timestamp>>,
     /// The config of the last state update, to notice changes.
     pub(crate) last_config: Mutex<Option<crate::core::Config>>,
-    /// When the last policy answer asked to be consulted again.
+    /// The earliest instant a policy answer asked to be consulted again at that no
+    /// round has served yet.
     wake_at: Mutex<Option<Timestamp>>,
     /// How many membership changes autopilot has made (rounds and pruning passes
     /// that changed the configuration).
@@ -266,13 +267,27 @@ impl<R, A> Inner<R, A> {
         }
     }
 
-    /// When the last policy answer asked to be consulted again.
+    /// The earliest instant a policy answer asked to be consulted again at that no
+    /// round has served yet.
     pub(crate) fn wake_at(&self) -> Option<Timestamp> {
         *self.wake_at.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Notes the instant a policy answer asked to be consulted again at (kept until a
+    /// round serves it, even if a later answer no longer asks: a state update may
+    /// see the window end before any round acts on it).
     pub(crate) fn set_wake_at(&self, at: Option<Timestamp>) {
-        *self.wake_at.lock().unwrap_or_else(PoisonError::into_inner) = at;
+        let Some(at) = at else { return };
+        let mut pending = self.wake_at.lock().unwrap_or_else(PoisonError::into_inner);
+        *pending = Some(pending.map_or(at, |p| p.min(at)));
+    }
+
+    /// A round at `now` serves every wake-up instant up to `now`.
+    pub(crate) fn serve_wakes(&self, now: Timestamp) {
+        let mut pending = self.wake_at.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.is_some_and(|at| at <= now) {
+            *pending = None;
+        }
     }
 
     /// Notes a membership change; returns the epoch a state must be gathered in to

@@ -201,8 +201,10 @@ async fn next_state<R: Raft, A: Application>(
 
 /// When an event-driven round should run next with no new input: the earliest of
 /// the instant a healthy non-voter becomes stable under the configured window, and the
-/// instant the policy asked to be consulted again (its own windows). Deadlines at or
-/// before `after` (the last round) are ignored: that round already saw them.
+/// earliest instant a policy answer asked to be consulted again (its own windows)
+/// that no round has served yet. Deadlines at or before `after` (the last round) are
+/// ignored: that round already saw them. A policy cannot make rounds run back to
+/// back: its instant is put off to [`MIN_WAKE_SPACING`] after the last round.
 fn next_deadline<R, A>(
     inner: &Inner<R, A>,
     state: &State,
@@ -214,13 +216,18 @@ fn next_deadline<R, A>(
         .servers
         .values()
         .filter(|s| s.health.healthy && s.state == RaftState::NonVoter)
-        .filter_map(|s| s.health.stable_since.checked_add_signed(window));
+        .filter_map(|s| s.health.stable_since.checked_add_signed(window))
+        .filter(|deadline| *deadline > after);
+    let spacing = chrono::TimeDelta::from_std(MIN_WAKE_SPACING).ok()?;
+    let asked = inner.wake_at().map(|at| at.max(after + spacing));
     stabilized
-        .chain(inner.wake_at())
-        .filter(|deadline| *deadline > after)
+        .chain(asked)
         .min()
         .map(|deadline| inner.clock.instant(deadline))
 }
+
+/// The least time between two rounds a policy's wake-up instant can cause.
+const MIN_WAKE_SPACING: Duration = Duration::from_millis(10);
 
 async fn reconcile_loop<R: Raft, A: Application>(
     inner: &Inner<R, A>,
@@ -242,9 +249,8 @@ async fn reconcile_loop<R: Raft, A: Application>(
         let deadline = if inner.event_driven {
             let state = inner.state.borrow().clone();
             let config = inner.app.autopilot_config().await;
-            let after = last_round.max(state.now);
             config.and_then(|c| {
-                next_deadline(inner, &state, state.effective_stabilization(&c), after)
+                next_deadline(inner, &state, state.effective_stabilization(&c), last_round)
             })
         } else {
             None
@@ -291,6 +297,9 @@ async fn reconcile_loop<R: Raft, A: Application>(
         }
         await_update = false;
         last_round = inner.clock.now();
+        // This round serves every wake-up instant up to now; its own answer may ask
+        // for later ones.
+        inner.serve_wakes(last_round);
         tokio::select! {
             () = stopped(&mut shutdown) => return,
             changed_membership = reconcile_round(inner) => {
