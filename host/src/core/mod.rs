@@ -29,9 +29,9 @@ pub use membership::{
     AddServerError, apply_action, apply_actions, plan_add_server, plan_remove_server,
 };
 pub use policy::{
-    Consulted, Decisions, Policy, PolicyFault, PolicyMetadata, StablePolicy, annotate,
-    consult_decide, consult_filter, judged_node_types, next_stable, stable_changes,
-    stable_potential_voter,
+    Answer, Consulted, Decisions, Policy, PolicyFault, PolicyMetadata, StablePolicy, annotate,
+    consult_decide, consult_decide_async, consult_filter, consult_filter_async,
+    distinct_node_types, judged_node_types, next_stable, stable_changes, stable_potential_voter,
 };
 pub use policy_status::{ActivePolicy, PolicyEvent, PolicyStatus};
 pub use prune::{

@@ -3,6 +3,8 @@
 //! policy.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -84,6 +86,9 @@ impl PolicyFault {
     }
 }
 
+/// A policy's answer, to be awaited.
+pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, PolicyFault>> + Send + 'a>>;
+
 /// A placement policy, shaped like the plugin contract: one `decide` per round.
 ///
 /// Implemented by [`StablePolicy`], by policy components (the plugin host's
@@ -115,6 +120,42 @@ pub trait Policy: Send + Sync {
         failed: &FailedServers,
     ) -> Result<FailedServers, PolicyFault> {
         Ok(failed.clone())
+    }
+
+    /// Whether the runtime may await this policy on its async executor: true when the
+    /// async methods below yield while they work (a component does, every
+    /// millisecond or so of work) or the work is small and bounded (the built-in
+    /// stable policy). Default false: every call then runs on the blocking pool, so a
+    /// native policy that takes its time never holds an executor thread.
+    fn runs_on_executor(&self) -> bool {
+        false
+    }
+
+    /// [`Policy::decide`] as a future. The default runs `decide` when polled.
+    fn decide_async<'a>(
+        &'a self,
+        config: &'a Config,
+        state: &'a State,
+        judge_node_types: &'a [NodeType],
+    ) -> Answer<'a, Decisions> {
+        Box::pin(std::future::ready(self.decide(
+            config,
+            state,
+            judge_node_types,
+        )))
+    }
+
+    /// [`Policy::filter_removals`] as a future. The default runs `filter_removals`
+    /// when polled.
+    fn filter_removals_async<'a>(
+        &'a self,
+        config: &'a Config,
+        state: &'a State,
+        failed: &'a FailedServers,
+    ) -> Answer<'a, FailedServers> {
+        Box::pin(std::future::ready(
+            self.filter_removals(config, state, failed),
+        ))
     }
 }
 
@@ -163,6 +204,11 @@ impl Policy for StablePolicy {
         judge_node_types: &[NodeType],
     ) -> Result<Decisions, PolicyFault> {
         Ok(Self::decisions(config, state, judge_node_types))
+    }
+
+    /// One pass over the servers: cheaper than a hand-off to another thread.
+    fn runs_on_executor(&self) -> bool {
+        true
     }
 }
 
@@ -244,14 +290,26 @@ pub fn annotate(state: &mut State, decisions: &Decisions) {
 /// The node types of the state's servers before a policy assigns its own: the
 /// application's, which are what pruning judges (distinct, sorted).
 pub fn judged_node_types(state: &State) -> Vec<NodeType> {
-    let mut types: Vec<NodeType> = state
-        .servers
-        .values()
-        .map(|s| s.server.node_type.clone())
-        .collect();
-    types.sort();
-    types.dedup();
-    types
+    distinct_node_types(state.servers.values().map(|s| &s.server.node_type))
+}
+
+/// The distinct node types among `types`, sorted. A cluster has a handful of types
+/// and runs of the same one: one pass with a comparison to the last type seen, not a
+/// sort of every server's.
+pub fn distinct_node_types<'a>(types: impl IntoIterator<Item = &'a NodeType>) -> Vec<NodeType> {
+    let mut distinct: Vec<NodeType> = Vec::new();
+    let mut last: Option<&NodeType> = None;
+    for node_type in types {
+        if last == Some(node_type) {
+            continue;
+        }
+        last = Some(node_type);
+        if !distinct.contains(node_type) {
+            distinct.push(node_type.clone());
+        }
+    }
+    distinct.sort();
+    distinct
 }
 
 /// What consulting a policy gave: the answer the round uses, and the fault that made
@@ -273,14 +331,34 @@ pub fn consult_decide(
     state: &State,
     judge_node_types: &[NodeType],
 ) -> Consulted<Decisions> {
-    let checked = policy
-        .decide(config, state, judge_node_types)
-        .and_then(
-            |d| match super::safety::check_decisions(config, state, &d) {
-                Ok(()) => Ok(d),
-                Err(violation) => Err(PolicyFault::Unsafe(violation)),
-            },
-        );
+    let answer = policy.decide(config, state, judge_node_types);
+    settle(config, state, judge_node_types, answer)
+}
+
+/// [`consult_decide`] through the policy's [`Policy::decide_async`].
+pub async fn consult_decide_async(
+    policy: &dyn Policy,
+    config: &Config,
+    state: &State,
+    judge_node_types: &[NodeType],
+) -> Consulted<Decisions> {
+    let answer = policy.decide_async(config, state, judge_node_types).await;
+    settle(config, state, judge_node_types, answer)
+}
+
+/// A policy's answer checked against the safety rules, or the stable policy's.
+fn settle(
+    config: &Config,
+    state: &State,
+    judge_node_types: &[NodeType],
+    answer: Result<Decisions, PolicyFault>,
+) -> Consulted<Decisions> {
+    let checked = answer.and_then(
+        |d| match super::safety::check_decisions(config, state, &d) {
+            Ok(()) => Ok(d),
+            Err(violation) => Err(PolicyFault::Unsafe(violation)),
+        },
+    );
     match checked {
         Ok(answer) => Consulted {
             answer,
@@ -301,7 +379,25 @@ pub fn consult_filter(
     state: &State,
     failed: &FailedServers,
 ) -> Consulted<FailedServers> {
-    match policy.filter_removals(config, state, failed) {
+    settle_filter(failed, policy.filter_removals(config, state, failed))
+}
+
+/// [`consult_filter`] through the policy's [`Policy::filter_removals_async`].
+pub async fn consult_filter_async(
+    policy: &dyn Policy,
+    config: &Config,
+    state: &State,
+    failed: &FailedServers,
+) -> Consulted<FailedServers> {
+    let answer = policy.filter_removals_async(config, state, failed).await;
+    settle_filter(failed, answer)
+}
+
+fn settle_filter(
+    failed: &FailedServers,
+    answer: Result<FailedServers, PolicyFault>,
+) -> Consulted<FailedServers> {
+    match answer {
         Ok(answer) => Consulted {
             answer,
             fault: None,

@@ -79,8 +79,21 @@ pub fn check_decisions(
     {
         return Err(SafetyViolation::DemotesLeader(leader.clone()));
     }
+    // Promotions usually come in id order, like the servers: walk both in step then,
+    // instead of searching the map for each.
+    let mut servers = state.servers.iter().peekable();
+    let mut in_order = true;
+    let mut previous: Option<&ServerId> = None;
     for id in &changes.promotions {
-        let why = match state.servers.get(id) {
+        in_order &= previous.is_none_or(|p| p < id);
+        previous = Some(id);
+        let server = if in_order {
+            while servers.next_if(|(k, _)| *k < id).is_some() {}
+            servers.peek().filter(|(k, _)| *k == id).map(|(_, s)| *s)
+        } else {
+            state.servers.get(id)
+        };
+        let why = match server {
             None => Some("is not in the Raft configuration"),
             Some(s) if s.has_voting_rights() => Some("already votes"),
             Some(s) if s.server.node_status != NodeStatus::Alive => {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::core::{
     Action, Policy, PolicyFault, State, StateInputs, apply_actions, build_state, consult_decide,
-    consult_filter, judged_node_types, plan_prune, plan_reconcile, prune_node_types,
+    consult_filter, judged_node_types, plan_prune, plan_reconcile,
 };
 
 /// What autopilot would do with one snapshot (JSON: `{"State", "Actions", "Errors"}`).
@@ -33,10 +33,9 @@ pub struct Plan {
 pub fn plan_round(inputs: &StateInputs, policy: &dyn Policy) -> Plan {
     let config = &inputs.config;
     let mut state = build_state(inputs);
-    let mut judge = judged_node_types(&state);
-    judge.extend(prune_node_types(&inputs.raft_config, &inputs.known_servers));
-    judge.sort();
-    judge.dedup();
+    // The state's servers carry the application's node types (Raft's servers as the
+    // application knows them): the types pruning judges too.
+    let judge = judged_node_types(&state);
     let decided = consult_decide(policy, config, &state, &judge);
     crate::core::annotate(&mut state, &decided.answer);
     let mut faults: Vec<PolicyFault> = decided.fault.into_iter().collect();

@@ -1,13 +1,13 @@
 //! A loaded policy component: one fresh, sandboxed instance per call, under a fuel
 //! budget, a wall-clock backstop and a memory cap; the core's [`Policy`] trait over it.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use wasmtime::component::{
     Component, ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower,
+    TypedFunc,
 };
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::wit;
 use super::convert;
@@ -16,7 +16,7 @@ use super::host::{EPOCH_TICK, HostInner};
 use super::sandbox::Sandbox;
 use super::validate;
 use crate::core::{
-    Config, Decisions, FailedServers, NodeType, Policy, PolicyFault, PolicyMetadata, State,
+    Answer, Config, Decisions, FailedServers, NodeType, Policy, PolicyFault, PolicyMetadata, State,
 };
 
 /// What a component says it is, and which bytes it was loaded from.
@@ -119,6 +119,13 @@ impl std::fmt::Debug for ComponentPolicy {
 
 const MAX_NAME: usize = 128;
 
+/// How much fuel a call burns between two yields to the executor that awaits it
+/// (under 0.1 ms of busy work here). Small, because an executor polls its other
+/// sources (timers, sockets, wake-ups from other threads) only every few dozen
+/// polls: tokio's current-thread scheduler every 31 to 61, so a task that keeps
+/// yielding holds them back for that many slices.
+const YIELD_FUEL: u64 = 500_000;
+
 impl ComponentPolicy {
     pub(crate) fn new(
         host: Arc<HostInner>,
@@ -143,32 +150,36 @@ impl ComponentPolicy {
         };
         // Every function's signature is checked against the contract once, here, so a
         // component with other types is refused at load rather than at its first round.
-        let (name, version, reads_server_details) = policy.call(|store, instance| {
-            let e = &policy.exports;
-            match contract {
-                Contract::V0_3 => {
-                    check_signatures::<convert::V0_2, DecideResult>(store, instance, e)?;
-                    let (m,) = typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)
-                        .map_err(mismatch("metadata"))?
-                        .call(store, ())?;
-                    Ok((m.name, m.version, m.reads_server_details))
-                }
-                Contract::V0_2 => {
-                    check_signatures::<convert::V0_2, DecideResultV2>(store, instance, e)?;
-                    let (m,) = typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)
-                        .map_err(mismatch("metadata"))?
-                        .call(store, ())?;
-                    Ok((m.name, m.version, m.reads_server_details))
-                }
-                Contract::V0_1 => {
-                    check_signatures::<convert::V0_1, DecideResultV2>(store, instance, e)?;
-                    let (m,) = typed::<(), (convert::PolicyInfoV1,)>(store, instance, &e.metadata)
-                        .map_err(mismatch("metadata"))?
-                        .call(store, ())?;
-                    Ok((m.name, m.version, true))
-                }
+        let (name, version, reads_server_details) = match contract {
+            Contract::V0_3 | Contract::V0_2 => {
+                let (m,) = futures_executor::block_on(policy.call(
+                    |store, instance| {
+                        let e = &policy.exports;
+                        if contract == Contract::V0_3 {
+                            check_signatures::<convert::V0_2, DecideResult>(store, instance, e)?;
+                        } else {
+                            check_signatures::<convert::V0_2, DecideResultV2>(store, instance, e)?;
+                        }
+                        typed::<(), (wit::PolicyInfo,)>(store, instance, &e.metadata)
+                            .map_err(mismatch("metadata"))
+                    },
+                    (),
+                ))?;
+                (m.name, m.version, m.reads_server_details)
             }
-        })?;
+            Contract::V0_1 => {
+                let (m,) = futures_executor::block_on(policy.call(
+                    |store, instance| {
+                        let e = &policy.exports;
+                        check_signatures::<convert::V0_1, DecideResultV2>(store, instance, e)?;
+                        typed::<(), (convert::PolicyInfoV1,)>(store, instance, &e.metadata)
+                            .map_err(mismatch("metadata"))
+                    },
+                    (),
+                ))?;
+                (m.name, m.version, true)
+            }
+        };
         if name.is_empty() || name.len() > MAX_NAME || version.len() > MAX_NAME {
             return Err(PluginError::InvalidOutput(format!(
                 "metadata must give a name of 1 to {MAX_NAME} bytes and a version of at most {MAX_NAME}"
@@ -185,18 +196,10 @@ impl ComponentPolicy {
         &self.info
     }
 
-    /// Runs `f` on a fresh instance under the fuel budget, the wall-clock backstop and
-    /// the memory cap, forwarding the guest's output to `tracing` and classifying
-    /// failures.
-    ///
-    /// The call blocks the calling thread until the policy returns or is stopped. From
-    /// async code, make it on a thread meant for blocking work, as autopilot's runtime
-    /// does; the WASI streams a guest writes its output through cannot be driven from
-    /// an async executor's own thread (that is reported as a host error, not a panic).
-    fn call<R>(
-        &self,
-        f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
+    /// A fresh store for one call: the memory cap, the fuel budget (yielding to the
+    /// caller's executor every [`YIELD_FUEL`] units), and the wall-clock backstop
+    /// (yielding at every epoch tick until it is reached, then interrupting).
+    fn store(&self) -> Result<Store<Sandbox>, PluginError> {
         let limits = &self.host.limits;
         let mut store = Store::new(
             &self.host.engine,
@@ -206,35 +209,56 @@ impl ComponentPolicy {
         if let Some(fuel) = limits.fuel {
             store
                 .set_fuel(fuel)
+                .and_then(|()| store.fuel_async_yield_interval(Some(YIELD_FUEL.min(fuel.max(1)))))
                 .map_err(|e| PluginError::Host(format!("cannot set the fuel budget: {e}")))?;
         }
         let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
         // One extra tick: the next increment may land immediately after we start.
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
-        store.epoch_deadline_trap();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.pre
-                .instantiate(&mut store)
-                .and_then(|instance| f(&mut store, &instance))
-        }));
-        let fuel_used = limits
+        let backstop = u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1);
+        let mut elapsed = 0u64;
+        store.epoch_deadline_callback(move |_| {
+            elapsed += 1;
+            Ok(if elapsed >= backstop {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        Ok(store)
+    }
+
+    /// Calls the function `get` finds on a fresh instance, with `params`, under the
+    /// fuel budget, the wall-clock backstop and the memory cap; forwards the guest's
+    /// output to `tracing` and classifies failures.
+    ///
+    /// The future yields to the executor that polls it while the policy works (every
+    /// [`YIELD_FUEL`] units of fuel, and at every epoch tick), so awaiting it on an
+    /// async executor never holds the executor's thread for long; it needs nothing of
+    /// any particular executor.
+    async fn call<P, R>(
+        &self,
+        get: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<TypedFunc<P, R>>,
+        params: P,
+    ) -> Result<R, PluginError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let mut store = self.store()?;
+        let result = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let func = get(&mut store, &instance)?;
+            func.call_async(&mut store, params).await
+        }
+        .await;
+        let fuel_used = self
+            .host
+            .limits
             .fuel
             .map_or(0, |fuel| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
         self.forward_output(store.data());
-        match result {
-            Ok(result) => result.map_err(|e| self.classify(&e, store.data(), fuel_used)),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("a panic");
-                Err(PluginError::Host(format!(
-                    "a host function failed during the call ({what}); policy calls must not \
-                     run on an async executor's thread"
-                )))
-            }
-        }
+        result.map_err(|e| self.classify(&e, store.data(), fuel_used))
     }
 
     fn forward_output(&self, sandbox: &Sandbox) {
@@ -306,7 +330,18 @@ impl ComponentPolicy {
     /// bounds), not yet against the safety rules: that is the caller's
     /// ([`consult_decide`](crate::core::consult_decide)), for every policy alike.
     /// `judge` lists the node types whose potential-voter verdicts are wanted.
+    /// Blocks the calling thread: from async code, await [`Self::decide_async`].
     pub fn try_decide(
+        &self,
+        config: &Config,
+        state: &State,
+        judge: &[NodeType],
+    ) -> Result<Decisions, PluginError> {
+        futures_executor::block_on(self.decide_async(config, state, judge))
+    }
+
+    /// [`Self::try_decide`] as a future that yields while the policy works.
+    pub async fn decide_async(
         &self,
         config: &Config,
         state: &State,
@@ -314,45 +349,63 @@ impl ComponentPolicy {
     ) -> Result<Decisions, PluginError> {
         let raw = match self.contract {
             Contract::V0_3 => {
-                self.call_decide::<convert::V0_2, wit::Decisions>(config, state, judge)?
+                self.call_decide::<convert::V0_2, wit::Decisions>(config, state, judge)
+                    .await?
             }
             Contract::V0_2 => self
-                .call_decide::<convert::V0_2, convert::DecisionsV2>(config, state, judge)?
+                .call_decide::<convert::V0_2, convert::DecisionsV2>(config, state, judge)
+                .await?
                 .map(convert::DecisionsV2::into_current),
             Contract::V0_1 => self
-                .call_decide::<convert::V0_1, convert::DecisionsV2>(config, state, judge)?
+                .call_decide::<convert::V0_1, convert::DecisionsV2>(config, state, judge)
+                .await?
                 .map(convert::DecisionsV2::into_current),
         };
         let raw = raw.map_err(policy_error)?;
         validate::decisions(state, judge, raw, self.host.limits.ext_bytes)
     }
 
-    fn call_decide<R: convert::Revision, D>(
+    async fn call_decide<R: convert::Revision, D>(
         &self,
         config: &Config,
         state: &State,
         judge: &[NodeType],
     ) -> Result<Result<D, wit::PolicyError>, PluginError>
     where
-        (Result<D, wit::PolicyError>,): ComponentNamedList + Lift,
+        (Result<D, wit::PolicyError>,): ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let wit_config = convert::config(config);
         let details = self.info.reads_server_details;
         let wit_state = convert::state::<R::Server<'_>>(state, config, details);
         let judged: Vec<&str> = judge.iter().map(NodeType::as_str).collect();
-        let (raw,) = self.call(|store, instance| {
-            typed::<DecideParams<'_, R::Server<'_>>, (Result<D, wit::PolicyError>,)>(
-                store,
-                instance,
-                &self.exports.decide,
-            )?
-            .call(store, (&wit_config, &wit_state, &judged))
-        })?;
+        let (raw,) = self
+            .call(
+                |store, instance| {
+                    typed::<DecideParams<'_, R::Server<'_>>, (Result<D, wit::PolicyError>,)>(
+                        store,
+                        instance,
+                        &self.exports.decide,
+                    )
+                },
+                (&wit_config, &wit_state, judged.as_slice()),
+            )
+            .await?;
         Ok(raw)
     }
 
-    /// Which of `failed` may be removed, validated as a subset.
+    /// Which of `failed` may be removed, validated as a subset. Blocks the calling
+    /// thread: from async code, await [`Self::filter_removals_async`].
     pub fn try_filter_removals(
+        &self,
+        config: &Config,
+        state: &State,
+        failed: &FailedServers,
+    ) -> Result<FailedServers, PluginError> {
+        futures_executor::block_on(self.filter_removals_async(config, state, failed))
+    }
+
+    /// [`Self::try_filter_removals`] as a future that yields while the policy works.
+    pub async fn filter_removals_async(
         &self,
         config: &Config,
         state: &State,
@@ -360,14 +413,18 @@ impl ComponentPolicy {
     ) -> Result<FailedServers, PluginError> {
         let raw = match self.contract {
             Contract::V0_3 | Contract::V0_2 => {
-                self.call_filter::<convert::V0_2>(config, state, failed)?
+                self.call_filter::<convert::V0_2>(config, state, failed)
+                    .await?
             }
-            Contract::V0_1 => self.call_filter::<convert::V0_1>(config, state, failed)?,
+            Contract::V0_1 => {
+                self.call_filter::<convert::V0_1>(config, state, failed)
+                    .await?
+            }
         };
         validate::filtered(failed, raw.map_err(policy_error)?)
     }
 
-    fn call_filter<R: convert::Revision>(
+    async fn call_filter<R: convert::Revision>(
         &self,
         config: &Config,
         state: &State,
@@ -377,14 +434,18 @@ impl ComponentPolicy {
         let details = self.info.reads_server_details;
         let wit_state = convert::state::<R::Server<'_>>(state, config, details);
         let wit_failed = convert::failed::<R::Server<'_>>(failed, details);
-        let (raw,) = self.call(|store, instance| {
-            typed::<FilterParams<'_, R::Server<'_>>, FilterResult>(
-                store,
-                instance,
-                &self.exports.filter_removals,
-            )?
-            .call(store, (&wit_config, &wit_state, &wit_failed))
-        })?;
+        let (raw,) = self
+            .call(
+                |store, instance| {
+                    typed::<FilterParams<'_, R::Server<'_>>, FilterResult>(
+                        store,
+                        instance,
+                        &self.exports.filter_removals,
+                    )
+                },
+                (&wit_config, &wit_state, &wit_failed),
+            )
+            .await?;
         Ok(raw)
     }
 }
@@ -473,5 +534,36 @@ impl Policy for ComponentPolicy {
     ) -> Result<FailedServers, PolicyFault> {
         self.try_filter_removals(config, state, failed)
             .map_err(PolicyFault::from)
+    }
+
+    /// Calls yield to the executor every millisecond or so of work.
+    fn runs_on_executor(&self) -> bool {
+        true
+    }
+
+    fn decide_async<'a>(
+        &'a self,
+        config: &'a Config,
+        state: &'a State,
+        judge_node_types: &'a [NodeType],
+    ) -> Answer<'a, Decisions> {
+        Box::pin(async move {
+            self.decide_async(config, state, judge_node_types)
+                .await
+                .map_err(PolicyFault::from)
+        })
+    }
+
+    fn filter_removals_async<'a>(
+        &'a self,
+        config: &'a Config,
+        state: &'a State,
+        failed: &'a FailedServers,
+    ) -> Answer<'a, FailedServers> {
+        Box::pin(async move {
+            self.filter_removals_async(config, state, failed)
+                .await
+                .map_err(PolicyFault::from)
+        })
     }
 }

@@ -185,6 +185,7 @@ impl PluginHost {
         wasm.wasm_component_model(true);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(64)
+            .total_stacks(64)
             .total_core_instances(512)
             .total_memories(64)
             .total_tables(256)
@@ -308,11 +309,13 @@ impl PluginHost {
 /// grants nothing. Clocks, randomness, filesystem and sockets are not linked at all.
 fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::cli;
-    use wasmtime_wasi::p2::bindings::sync::io as sync_io;
+    use wasmtime_wasi_io::bindings::wasi::io;
     let l = linker;
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<Sandbox, HasIo>(l, table)?;
-    sync_io::poll::add_to_linker::<Sandbox, HasIo>(l, table)?;
-    sync_io::streams::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    // The asynchronous bindings: the sandbox's streams are always ready, so they need
+    // no particular executor (the synchronous ones would enter a tokio runtime).
+    io::error::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    io::poll::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    io::streams::add_to_linker::<Sandbox, HasIo>(l, table)?;
     cli::exit::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
     cli::environment::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
     cli::stdin::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;

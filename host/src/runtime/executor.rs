@@ -1,21 +1,31 @@
-//! Where policy work runs: never on the async executor. State building, policy calls,
-//! compiles, dry runs and component file reads go to tokio's blocking pool and the
-//! loops await them, so a policy that uses its whole budget costs its own round,
-//! never the node's other tasks (Raft heartbeats included, even on a current-thread
-//! runtime).
+//! Where policy work runs: never where it could hold the async executor. A policy
+//! call never blocks an executor thread, so a policy that uses its whole budget costs
+//! its own round, never the node's other tasks (Raft heartbeats included, even on a
+//! current-thread runtime).
 //!
-//! Why the blocking pool and not a thread of our own: its threads are long-lived and
-//! reused (no thread per call once warm), it exists on every tokio runtime flavour,
-//! and tokio's paused test clock knows about it (it does not jump ahead while a
-//! blocking task runs), so time-dependent tests stay exact. Measured cost of the
-//! hand-off: see BENCHMARKS.md ("inside the runtime").
+//! - A component's call is a future that yields every millisecond or so of work
+//!   (fuel-driven, see the plugin module): the loops await it right here, which
+//!   costs nothing beyond the call itself. The built-in stable policy (one pass over
+//!   the servers) also runs here.
+//! - Any other policy (an embedder's native code, which cannot yield), compiles,
+//!   component file reads and the state build of a large cluster go to tokio's
+//!   blocking pool and are awaited. Its threads are long-lived and reused (no thread
+//!   per call once warm), it exists on every runtime flavour, and tokio's paused test
+//!   clock knows about it (it does not jump ahead while a blocking task runs).
+//!
+//! Measured: a hand-off to another thread costs 20 to 100 µs here, several times a
+//! small round; awaiting a component inline costs what calling it directly does
+//! (BENCHMARKS.md, "inside the runtime").
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use crate::core::{
     Config, Consulted, Decisions, FailedServers, NodeType, Policy, PolicyFault, StablePolicy,
-    State, consult_decide, consult_filter,
+    State, consult_decide, consult_decide_async, consult_filter, consult_filter_async,
 };
 
 /// One autopilot's lane for policy work: at most one piece runs at a time, so a
@@ -25,6 +35,43 @@ use crate::core::{
 pub(crate) struct PolicyLane(Arc<tokio::sync::Mutex<()>>);
 
 impl PolicyLane {
+    /// Awaits `work`, which yields while it works, once the lane is free: on the
+    /// caller's executor for its first [`INLINE_POLLS`] polls (a short call, the
+    /// usual case, costs no hand-off), then, if it is not done by then, on the
+    /// blocking pool to its end (a long call does not share the executor's thread
+    /// with the node's other tasks for long).
+    pub(crate) async fn run_yielding<T: Send + 'static>(
+        &self,
+        work: Pin<Box<dyn Future<Output = T> + Send>>,
+    ) -> Result<T, String> {
+        let turn = Arc::clone(&self.0).lock_owned().await;
+        let mut work = Some(work);
+        let mut polls = 0u32;
+        let early = std::future::poll_fn(|cx| {
+            let Some(future) = work.as_mut() else {
+                return Poll::Ready(None);
+            };
+            polls += 1;
+            if polls > INLINE_POLLS {
+                return Poll::Ready(None);
+            }
+            future.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        match (early, work) {
+            (Some(done), _) => Ok(done),
+            (None, Some(rest)) => {
+                off_executor(move || {
+                    let result = futures_executor::block_on(rest);
+                    drop(turn);
+                    result
+                })
+                .await
+            }
+            (None, None) => Err("the policy call was lost".to_owned()),
+        }
+    }
+
     /// Runs `work` on the blocking pool once the lane is free; a panic in it comes
     /// back as `Err` with its message. The lane stays taken until `work` ends, even
     /// if the caller stops waiting.
@@ -41,6 +88,15 @@ impl PolicyLane {
         .await
     }
 }
+
+/// How many polls of a yielding policy call happen on the executor before the rest
+/// of the call moves to the blocking pool: a component yields about every 0.1 ms of
+/// work, so a call gets about a millisecond here.
+const INLINE_POLLS: u32 = 16;
+
+/// Above this many servers even a yielding policy runs on the blocking pool: lowering
+/// a round's input into the guest happens in one go, before the policy can yield.
+const INLINE_SERVERS: usize = 1_024;
 
 /// Runs `work` on the blocking pool; a panic in it comes back as `Err` with its
 /// message.
@@ -89,7 +145,38 @@ pub(crate) fn guarded_decide(
     })
 }
 
-/// [`consult_filter`] off the executor, a panic treated as a fault.
+/// A round's decisions from `policy` on `state`: awaited here when the policy runs
+/// on the executor, else on the blocking pool; one piece of policy work at a time.
+pub(crate) async fn decide(
+    lane: &PolicyLane,
+    policy: Arc<dyn Policy>,
+    config: Config,
+    state: Arc<State>,
+    judge: Vec<NodeType>,
+) -> Consulted<Decisions> {
+    let shared = Arc::clone(&state);
+    let (config_copy, judge_copy) = (config.clone(), judge.clone());
+    let result = if policy.runs_on_executor() && state.servers.len() <= INLINE_SERVERS {
+        lane.run_yielding(Box::pin(async move {
+            consult_decide_async(&*policy, &config, &shared, &judge).await
+        }))
+        .await
+    } else {
+        lane.run(move || guarded_decide(&*policy, &config, &shared, &judge))
+            .await
+    };
+    result.unwrap_or_else(|message| Consulted {
+        answer: StablePolicy::decisions(&config_copy, &state, &judge_copy),
+        fault: Some(PolicyFault::Failed {
+            kind: "host",
+            message: format!("host error: the policy task failed: {message}"),
+            blames_policy: false,
+        }),
+    })
+}
+
+/// Which of `failed` the policy allows to remove: awaited here or on the blocking
+/// pool, as [`decide`]; a panic of a native policy is a fault.
 pub(crate) async fn filter(
     lane: &PolicyLane,
     policy: Arc<dyn Policy>,
@@ -97,6 +184,18 @@ pub(crate) async fn filter(
     state: Arc<State>,
     failed: FailedServers,
 ) -> Consulted<FailedServers> {
+    if policy.runs_on_executor() && state.servers.len() <= INLINE_SERVERS {
+        let offered = failed.clone();
+        return lane
+            .run_yielding(Box::pin(async move {
+                consult_filter_async(&*policy, &config, &state, &failed).await
+            }))
+            .await
+            .unwrap_or_else(|message| Consulted {
+                answer: offered,
+                fault: Some(panicked(&message)),
+            });
+    }
     lane.run(move || {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             consult_filter(&*policy, &config, &state, &failed)

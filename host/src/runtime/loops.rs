@@ -12,14 +12,17 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use super::autopilot::{Inner, Status};
 use super::execute::execute;
-use super::executor::{self, guarded_decide};
+use super::executor::{self, off_executor};
 use super::policy::PolicySlot;
 use super::traits::{Application, Raft};
 use crate::core::{
-    Config, Consulted, Decisions, NodeStatus, NodeType, PolicyFault, RaftState, Server, ServerId,
-    State, StateInputs, Timestamp, annotate, build_state, judged_node_types, leader_id,
-    plan_reconcile, prune_candidates,
+    Config, Consulted, Decisions, NodeStatus, PolicyFault, RaftState, Server, ServerId, State,
+    StateInputs, Timestamp, annotate, build_state, distinct_node_types, judged_node_types,
+    leader_id, plan_reconcile, prune_candidates,
 };
+
+/// Above this many servers a state is built on the blocking pool, not on the executor.
+const INLINE_BUILD_LIMIT: usize = 1_024;
 
 /// Runs the loops until `shutdown`, then resets the state and signals `done`.
 pub(crate) async fn run<R: Raft, A: Application>(
@@ -184,17 +187,25 @@ async fn next_state<R: Raft, A: Application>(
         leader_id: leader,
         current_state: Some((*previous).clone()),
     };
-    let policy = Arc::clone(&slot.policy);
-    let (state, decided) = inner
-        .policy_lane
-        .run(move || {
-            let mut state = build_state(&inputs);
-            let judge = judged_node_types(&state);
-            let decided = guarded_decide(&*policy, &inputs.config, &state, &judge);
-            annotate(&mut state, &decided.answer);
-            (state, decided)
-        })
-        .await?;
+    // A large cluster's state is built on the blocking pool (about 1 µs a server).
+    let config = inputs.config.clone();
+    let state = if inputs.raft_config.servers.len() > INLINE_BUILD_LIMIT {
+        off_executor(move || build_state(&inputs)).await?
+    } else {
+        build_state(&inputs)
+    };
+    let judge = judged_node_types(&state);
+    let state = Arc::new(state);
+    let decided = executor::decide(
+        &inner.policy_lane,
+        Arc::clone(&slot.policy),
+        config,
+        Arc::clone(&state),
+        judge,
+    )
+    .await;
+    let mut state = Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone());
+    annotate(&mut state, &decided.answer);
     inner.set_wake_at(decided.answer.wake_at);
     Ok((state, decided.fault.into_iter().collect()))
 }
@@ -372,24 +383,22 @@ async fn decide_now<R: Raft, A: Application>(
     let mut state = (*inner.state.borrow().clone()).clone();
     state.now = inner.clock.now();
     let known = inner.app.known_servers().await;
-    let mut judge: Vec<NodeType> = judged_node_types(&state);
-    judge.extend(known.values().map(|s| s.node_type.clone()));
-    judge.sort();
-    judge.dedup();
+    let judge = distinct_node_types(
+        state
+            .servers
+            .values()
+            .map(|s| &s.server.node_type)
+            .chain(known.values().map(|s| &s.node_type)),
+    );
     let state = Arc::new(state);
-    let (policy, config, shared) = (Arc::clone(&slot.policy), config.clone(), Arc::clone(&state));
-    let decided = inner
-        .policy_lane
-        .run(move || guarded_decide(&*policy, &config, &shared, &judge))
-        .await
-        .unwrap_or_else(|message| Consulted {
-            answer: Decisions::default(),
-            fault: Some(PolicyFault::Failed {
-                kind: "host",
-                message: format!("host error: the policy task failed: {message}"),
-                blames_policy: false,
-            }),
-        });
+    let decided = executor::decide(
+        &inner.policy_lane,
+        Arc::clone(&slot.policy),
+        config.clone(),
+        Arc::clone(&state),
+        judge,
+    )
+    .await;
     inner.set_wake_at(decided.answer.wake_at);
     (state, decided)
 }
