@@ -4,7 +4,7 @@
 //! voter once they have proved stable, demotes, transfers leadership and removes dead
 //! or stale servers without costing the cluster its quorum. It reproduces the
 //! behaviour of HashiCorp's `raft-autopilot`, with the placement policy (the
-//! [`Promoter`](core::Promoter)) pluggable.
+//! [`Policy`](core::Policy)) pluggable.
 //!
 //! The crate is split the way the work is:
 //! - [`core`]: the sans-IO decisions. [`compute_state`](core::compute_state) builds a

@@ -80,7 +80,7 @@ pub struct Server {
     /// The class the promoter assigned.
     #[serde(rename = "NodeType", default, deserialize_with = "null_as_default")]
     pub node_type: NodeType,
-    /// Promoter-specific data about this server (`null` when none).
+    /// Policy-specific data about this server (`null` when none).
     #[serde(rename = "Ext", default)]
     pub ext: Value,
 }

@@ -41,7 +41,7 @@ pub struct State {
     /// Leader and voters, best first (see [`compare_servers`]).
     #[serde(rename = "Voters", default, deserialize_with = "null_as_default")]
     pub voters: Vec<ServerId>,
-    /// Promoter-specific data about the cluster (`null` when none).
+    /// Policy-specific data about the cluster (`null` when none).
     #[serde(rename = "Ext", default)]
     pub ext: Value,
     /// The placement policy in force and its recent history (set by the runtime;
