@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::config::Config;
 use super::ids::{NodeStatus, RaftState, ServerId};
-use super::policy::{Consulted, Decisions, Policy, annotate, consult_decide, judged_node_types};
+use super::policy::{Consulted, Decisions, Policy, annotate, consult_decide};
 use super::server::{
     RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
 };
@@ -98,11 +98,11 @@ pub fn compute_state(inputs: &StateInputs, policy: &dyn Policy) -> State {
 
 /// [`compute_state`], also returning the round's decisions (the whole round in one
 /// policy call, checked against the safety rules) and the policy's fault, if any.
-/// Potential-voter verdicts are asked for the application's node types.
+/// No potential-voter verdicts are asked for: a state needs none (pruning asks for
+/// them, see `plan_round`).
 pub fn compute_round(inputs: &StateInputs, policy: &dyn Policy) -> (State, Consulted<Decisions>) {
     let mut state = build_state(inputs);
-    let judge = judged_node_types(&state);
-    let decided = consult_decide(policy, &inputs.config, &state, &judge);
+    let decided = consult_decide(policy, &inputs.config, &state, &[]);
     annotate(&mut state, &decided.answer);
     (state, decided)
 }

@@ -17,8 +17,8 @@ use super::policy::PolicySlot;
 use super::traits::{Application, Raft};
 use crate::core::{
     Config, Consulted, Decisions, NodeStatus, PolicyFault, RaftState, Server, ServerId, State,
-    StateInputs, Timestamp, annotate, build_state, distinct_node_types, judged_node_types,
-    leader_id, plan_reconcile, prune_candidates,
+    StateInputs, Timestamp, annotate, build_state, distinct_node_types, leader_id, plan_reconcile,
+    prune_candidates,
 };
 
 /// Above this many servers a state is built on the blocking pool, not on the executor.
@@ -194,14 +194,14 @@ async fn next_state<R: Raft, A: Application>(
     } else {
         build_state(&inputs)
     };
-    let judge = judged_node_types(&state);
+    // A state needs no potential-voter verdicts (rounds ask for them).
     let state = Arc::new(state);
     let decided = executor::decide(
         &inner.policy_lane,
         Arc::clone(&slot.policy),
         config,
         Arc::clone(&state),
-        judge,
+        Vec::new(),
     )
     .await;
     let mut state = Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone());
