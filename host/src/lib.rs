@@ -34,6 +34,8 @@
 //! ```
 
 pub mod core;
+#[cfg(feature = "sdk")]
+pub mod native;
 #[cfg(feature = "openraft")]
 pub mod openraft;
 pub mod plan;

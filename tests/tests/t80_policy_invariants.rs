@@ -128,3 +128,29 @@ proptest! {
         check(upgrade(), &servers)?;
     }
 }
+
+/// The zones policy's source run natively through the SDK adapter plans exactly as
+/// its component does through the sandbox: the SDK's runner and the component are
+/// the same policy behind the same trait.
+fn same_as_native(servers: &[Gen]) -> Result<(), TestCaseError> {
+    let inputs = parse_snapshot(&snapshot(servers)).expect("snapshot");
+    let component = plan_round(&inputs, zones());
+    let native = plan_round(
+        &inputs,
+        &autopilot::native::SdkPolicy(redundancy_zones_promoter::RedundancyZones),
+    );
+    prop_assert!(native.faults.is_empty(), "{:?}", native.faults);
+    prop_assert_eq!(&native.actions, &component.actions);
+    prop_assert_eq!(&native.state, &component.state);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn the_native_sdk_runner_plans_like_the_component(
+        servers in prop::collection::vec(any::<Gen>().prop_map(|(z, v, vote, a, s)| (z % 4, v % 3, vote, a, s)), 1..10),
+    ) {
+        same_as_native(&servers)?;
+    }
+}

@@ -3,13 +3,14 @@
 //! its own round, never the node's other tasks (Raft heartbeats included, even on a
 //! current-thread runtime).
 //!
-//! - A component's call is a future that yields every millisecond or so of work
-//!   (fuel-driven, see the plugin module): the loops await it right here, which
-//!   costs nothing beyond the call itself. The built-in stable policy (one pass over
-//!   the servers) also runs here.
+//! - A component's call is a future that yields about every 0.1 ms of work
+//!   (fuel-driven, see the plugin module): the loops await it right here for its
+//!   first [`INLINE_POLLS`] polls, which costs nothing beyond the call itself, and a
+//!   call still running then finishes on the blocking pool. The built-in stable policy
+//!   (one pass over the servers) also runs here.
 //! - Any other policy (an embedder's native code, which cannot yield), compiles,
-//!   component file reads and the state build of a large cluster go to tokio's
-//!   blocking pool and are awaited. Its threads are long-lived and reused (no thread
+//!   component file reads, rounds of more than [`INLINE_SERVERS`] servers and the state
+//!   build of a large cluster go to tokio's blocking pool and are awaited. Its threads are long-lived and reused (no thread
 //!   per call once warm), it exists on every runtime flavour, and tokio's paused test
 //!   clock knows about it (it does not jump ahead while a blocking task runs).
 //!
