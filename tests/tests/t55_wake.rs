@@ -70,3 +70,49 @@ async fn a_policy_with_its_own_window_is_acted_on_when_it_ends() {
     eprintln!("cautious: worst promotion latency after probation {worst:?}");
     assert!(worst <= Duration::from_millis(100), "{worst:?}");
 }
+
+/// A policy that always asks to be woken a nanosecond later.
+struct Restless;
+
+impl autopilot::core::Policy for Restless {
+    fn metadata(&self) -> autopilot::core::PolicyMetadata {
+        autopilot::core::PolicyMetadata {
+            name: "restless".into(),
+            version: "1".into(),
+        }
+    }
+
+    fn decide(
+        &self,
+        config: &Config,
+        state: &autopilot::core::State,
+        judge: &[autopilot::core::NodeType],
+    ) -> Result<autopilot::core::Decisions, autopilot::core::PolicyFault> {
+        let mut decisions = autopilot::core::StablePolicy::decisions(config, state, judge);
+        decisions.wake_at = Some(state.now + chrono::TimeDelta::nanoseconds(1));
+        Ok(decisions)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_cannot_make_rounds_run_back_to_back() {
+    let sim = SimCluster::new(&["a", "b", "c"], Config::default());
+    let ap = Autopilot::builder(sim.clone(), sim.clone())
+        .reconciliation_enabled(true)
+        .policy(std::sync::Arc::new(Restless))
+        .build();
+    ap.start().await;
+    let rounds = || {
+        ap.counters()
+            .reconcile_rounds
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = rounds();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let during = rounds() - before;
+    // One a second from its wake-ups, a few from the ticker and state changes.
+    assert!(during >= 50, "its wake-ups are honoured: {during}");
+    assert!(during <= 75, "but at most one round a second: {during}");
+    ap.stop().await;
+}

@@ -178,7 +178,7 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                 state,
                 first_state_time: Mutex::new(None),
                 last_config: Mutex::new(None),
-                wake_at: Mutex::new(None),
+                wakes: Mutex::new(Wakes::default()),
                 membership_epoch: AtomicU64::new(0),
                 state_epoch: AtomicU64::new(0),
                 policy_lane: super::executor::PolicyLane::default(),
@@ -195,6 +195,14 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
             }),
         }
     }
+}
+
+/// The policy's wake-up instants: the earliest one no round has served yet, and
+/// when a round last served one.
+#[derive(Debug, Default)]
+struct Wakes {
+    pending: Option<Timestamp>,
+    last_served: Option<Timestamp>,
 }
 
 pub(crate) struct Execution {
@@ -218,9 +226,8 @@ pub(crate) struct Inner<R, A> {
     pub(crate) first_state_time: Mutex<Option<Timestamp>>,
     /// The config of the last state update, to notice changes.
     pub(crate) last_config: Mutex<Option<crate::core::Config>>,
-    /// The earliest instant a policy answer asked to be consulted again at that no
-    /// round has served yet.
-    wake_at: Mutex<Option<Timestamp>>,
+    /// The policy's wake-up instants.
+    wakes: Mutex<Wakes>,
     /// How many membership changes autopilot has made (rounds and pruning passes
     /// that changed the configuration).
     membership_epoch: AtomicU64,
@@ -270,24 +277,39 @@ impl<R, A> Inner<R, A> {
     /// The earliest instant a policy answer asked to be consulted again at that no
     /// round has served yet.
     pub(crate) fn wake_at(&self) -> Option<Timestamp> {
-        *self.wake_at.lock().unwrap_or_else(PoisonError::into_inner)
+        self.wakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
     }
 
-    /// Notes the instant a policy answer asked to be consulted again at (kept until a
-    /// round serves it, even if a later answer no longer asks: a state update may
-    /// see the window end before any round acts on it).
-    pub(crate) fn set_wake_at(&self, at: Option<Timestamp>) {
-        let Some(at) = at else { return };
-        let mut pending = self.wake_at.lock().unwrap_or_else(PoisonError::into_inner);
-        *pending = Some(pending.map_or(at, |p| p.min(at)));
+    /// Notes the instant a policy answer, given at `now`, asked to be consulted again
+    /// at (kept until a round serves it, even if a later answer no longer asks: a
+    /// state update may see the window end before any round acts on it). An instant
+    /// not after `now` means nothing and is ignored.
+    pub(crate) fn set_wake_at(&self, at: Option<Timestamp>, now: Timestamp) {
+        let Some(at) = at.filter(|at| *at > now) else {
+            return;
+        };
+        let mut wakes = self.wakes.lock().unwrap_or_else(PoisonError::into_inner);
+        wakes.pending = Some(wakes.pending.map_or(at, |p| p.min(at)));
     }
 
     /// A round at `now` serves every wake-up instant up to `now`.
     pub(crate) fn serve_wakes(&self, now: Timestamp) {
-        let mut pending = self.wake_at.lock().unwrap_or_else(PoisonError::into_inner);
-        if pending.is_some_and(|at| at <= now) {
-            *pending = None;
+        let mut wakes = self.wakes.lock().unwrap_or_else(PoisonError::into_inner);
+        if wakes.pending.is_some_and(|at| at <= now) {
+            wakes.pending = None;
+            wakes.last_served = Some(now);
         }
+    }
+
+    /// When a round last served a policy's wake-up instant.
+    pub(crate) fn last_wake_served(&self) -> Option<Timestamp> {
+        self.wakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_served
     }
 
     /// Notes a membership change; returns the epoch a state must be gathered in to

@@ -206,7 +206,7 @@ async fn next_state<R: Raft, A: Application>(
     .await;
     let mut state = Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone());
     annotate(&mut state, &decided.answer);
-    inner.set_wake_at(decided.answer.wake_at);
+    inner.set_wake_at(decided.answer.wake_at, state.now);
     Ok((state, decided.fault.into_iter().collect()))
 }
 
@@ -215,7 +215,8 @@ async fn next_state<R: Raft, A: Application>(
 /// earliest instant a policy answer asked to be consulted again (its own windows)
 /// that no round has served yet. Deadlines at or before `after` (the last round) are
 /// ignored: that round already saw them. A policy cannot make rounds run back to
-/// back: its instant is put off to [`MIN_WAKE_SPACING`] after the last round.
+/// back: its instant is put off to [`MIN_WAKE_SPACING`] after the last round, and to
+/// [`POLICY_WAKE_SPACING`] after the last round one of its instants caused.
 fn next_deadline<R, A>(
     inner: &Inner<R, A>,
     state: &State,
@@ -230,15 +231,26 @@ fn next_deadline<R, A>(
         .filter_map(|s| s.health.stable_since.checked_add_signed(window))
         .filter(|deadline| *deadline > after);
     let spacing = chrono::TimeDelta::from_std(MIN_WAKE_SPACING).ok()?;
-    let asked = inner.wake_at().map(|at| at.max(after + spacing));
+    let policy_spacing = chrono::TimeDelta::from_std(POLICY_WAKE_SPACING).ok()?;
+    let asked = inner.wake_at().map(|at| {
+        let at = at.max(after + spacing);
+        match inner.last_wake_served() {
+            Some(served) => at.max(served + policy_spacing),
+            None => at,
+        }
+    });
     stabilized
         .chain(asked)
         .min()
         .map(|deadline| inner.clock.instant(deadline))
 }
 
-/// The least time between two rounds a policy's wake-up instant can cause.
+/// The least time between the last round and one a policy's wake-up instant causes.
 const MIN_WAKE_SPACING: Duration = Duration::from_millis(10);
+
+/// The least time between two rounds that policy wake-up instants cause: a policy
+/// that asks to be woken again and again gets at most one such round a second.
+const POLICY_WAKE_SPACING: Duration = Duration::from_secs(1);
 
 async fn reconcile_loop<R: Raft, A: Application>(
     inner: &Inner<R, A>,
@@ -399,7 +411,7 @@ async fn decide_now<R: Raft, A: Application>(
         judge,
     )
     .await;
-    inner.set_wake_at(decided.answer.wake_at);
+    inner.set_wake_at(decided.answer.wake_at, state.now);
     (state, decided)
 }
 
