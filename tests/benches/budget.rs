@@ -26,12 +26,7 @@ fn host(fuel: Option<u64>) -> PluginHost {
 }
 
 fn main() {
-    let budget = Duration::from_millis(
-        std::env::var("BENCH_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1500),
-    );
+    let budget = common::time_per_measurement();
     let adversary = guests::component(guests::ADVERSARY);
     let stable = guests::component(guests::STABLE_PROMOTER);
 

@@ -12,7 +12,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use autopilot::core::{Config, Policy, StablePolicy, compute_round};
 use autopilot::plan::plan_round;
@@ -22,12 +22,7 @@ use common::{measure, peak_rss_kib, scenario, show};
 
 fn main() {
     let bytes = guests::component(guests::STABLE_PROMOTER);
-    let budget = Duration::from_millis(
-        std::env::var("BENCH_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1500),
-    );
+    let budget = common::time_per_measurement();
 
     // Loading.
     let cold_host = PluginHost::new(PluginHostConfig::default()).expect("host");

@@ -10,7 +10,6 @@ mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use autopilot::core::{
     Policy, StablePolicy, annotate, build_state, consult_decide, consult_decide_async,
@@ -40,12 +39,7 @@ async fn round_async(policy: &dyn Policy, inputs: &autopilot::core::StateInputs)
 }
 
 fn main() {
-    let budget = Duration::from_millis(
-        std::env::var("BENCH_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1500),
-    );
+    let budget = common::time_per_measurement();
     let host = PluginHost::new(PluginHostConfig::default()).expect("host");
     let component: Arc<dyn Policy> = Arc::new(
         host.load(&guests::component(guests::STABLE_PROMOTER))

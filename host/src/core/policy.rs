@@ -166,24 +166,34 @@ pub struct StablePolicy;
 
 impl StablePolicy {
     /// The stable policy's answer (it cannot fail).
+    ///
+    /// It leaves `wake_at` unset: the instant its answer next changes is when a
+    /// healthy non-voter's stabilization window ends, which the runtime watches for
+    /// itself (see [`next_stable`] for policies that need it).
     pub fn decisions(config: &Config, state: &State, judge_node_types: &[NodeType]) -> Decisions {
-        let node_types = state
-            .servers
-            .values()
-            .enumerate()
-            .filter(|(_, s)| s.server.node_type.as_str() != NodeType::VOTER)
-            .map(|(i, _)| (u32::try_from(i).unwrap_or(u32::MAX), NodeType::voter()))
-            .collect();
+        let min_stable = state.effective_stabilization(config);
+        // One pass: every server becomes a voter, and stable non-voters are promoted.
+        let mut node_types = Vec::new();
+        let mut promotions = Vec::new();
+        for (i, (id, s)) in state.servers.iter().enumerate() {
+            if s.server.node_type.as_str() != NodeType::VOTER {
+                node_types.push((u32::try_from(i).unwrap_or(u32::MAX), NodeType::voter()));
+            }
+            if s.state == RaftState::NonVoter && s.health.is_stable(state.now, min_stable) {
+                promotions.push(id.clone());
+            }
+        }
         let potential_voters = judge_node_types
             .iter()
             .map(|t| (t.clone(), stable_potential_voter(t)))
             .collect();
-        let min_stable = state.effective_stabilization(config);
         Decisions {
             node_types,
             potential_voters,
-            changes: stable_changes(config, state),
-            wake_at: next_stable(state, min_stable),
+            changes: RaftChanges {
+                promotions,
+                ..RaftChanges::default()
+            },
             ..Decisions::default()
         }
     }

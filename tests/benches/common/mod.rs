@@ -105,3 +105,13 @@ pub fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// The time per measurement: `BENCH_MS` milliseconds, 1,500 by default.
+pub fn time_per_measurement() -> Duration {
+    Duration::from_millis(
+        std::env::var("BENCH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1500),
+    )
+}
