@@ -261,6 +261,12 @@ pub fn next_stable(state: &State, window: Duration) -> Option<Timestamp> {
 /// Writes a round's annotations onto `state`: each server's extension, the state's
 /// extension and the node types.
 pub fn annotate(state: &mut State, decisions: &Decisions) {
+    if decisions.server_ext.is_empty()
+        && decisions.state_ext.is_none()
+        && decisions.node_types.is_empty()
+    {
+        return;
+    }
     for (id, ext) in &decisions.server_ext {
         if let Some(s) = state.servers.get_mut(id) {
             s.server.ext = ext.clone();

@@ -74,6 +74,10 @@ pub fn check_decisions(
     decisions: &Decisions,
 ) -> Result<(), SafetyViolation> {
     let changes = &decisions.changes;
+    if changes.promotions.is_empty() && changes.demotions.is_empty() && changes.leader.is_none() {
+        // Nothing to check: the usual round.
+        return Ok(());
+    }
     if let Some(leader) = &state.leader
         && changes.demotions.contains(leader)
     {
