@@ -41,7 +41,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:cli/terminal-stderr",
 ];
 
-/// The default fuel budget of one call: about 100 ms of WebAssembly on this
+/// The default fuel budget of one call: about 65–75 ms of busy WebAssembly on this
 /// project's reference machine (measured by the `budget` benchmark).
 pub const DEFAULT_FUEL: u64 = 600_000_000;
 
@@ -49,7 +49,7 @@ pub const DEFAULT_FUEL: u64 = 600_000_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {
     /// The work one call may do, in wasmtime fuel units (about one per WebAssembly
-    /// instruction; default [`DEFAULT_FUEL`], about 100 ms of work on this project's
+    /// instruction; default [`DEFAULT_FUEL`], about 65–75 ms of busy work on this project's
     /// reference machine). Deterministic: the same input and policy use the same fuel
     /// on an idle and on a loaded machine, so a replay's verdict does not depend on
     /// load. `None` meters nothing (calls run faster, see BENCHMARKS.md) and leaves
