@@ -258,3 +258,100 @@ proptest! {
         prop_assert_eq!(batch, one_by_one);
     }
 }
+
+/// Random inputs for a state build: servers in a random Raft order with random
+/// suffrage, health inputs, and a previous state with random health and stability
+/// instants (some sharing an instant, some a second apart).
+fn arb_state_inputs() -> impl Strategy<Value = autopilot::core::StateInputs> {
+    use autopilot::core::{LastContact, StateInputs, Timestamp};
+    use chrono::{DateTime, TimeDelta, Utc};
+    (2usize..14)
+        .prop_flat_map(|n| {
+            (
+                prop::collection::vec((0u8..3, any::<bool>(), any::<bool>(), 0i64..4, 0u32..3), n),
+                Just((0..n).collect::<Vec<usize>>()).prop_shuffle(),
+                0..n,
+            )
+        })
+        .prop_map(|(servers, order, leader)| {
+            let now: Timestamp = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("valid");
+            let mut raft = RaftConfiguration::default();
+            let mut known = BTreeMap::new();
+            let mut stats = BTreeMap::new();
+            let mut previous = State::default();
+            for &i in &order {
+                let (suffrage, healthy_now, healthy_before, secs, nanos) = servers[i];
+                raft.servers.push(RaftServer {
+                    suffrage: [Suffrage::Voter, Suffrage::Nonvoter, Suffrage::Staging]
+                        [usize::from(suffrage)],
+                    id: id(i),
+                    address: format!("10.0.0.{i}:8300").as_str().into(),
+                });
+                let mut server = Server::new(id(i), format!("10.0.0.{i}:8300"), NodeStatus::Alive);
+                server.is_leader = i == leader;
+                known.insert(id(i), server.clone());
+                stats.insert(
+                    id(i),
+                    ServerStats {
+                        last_contact: LastContact(if healthy_now { 0 } else { -1 }),
+                        last_term: 3,
+                        last_index: 100,
+                    },
+                );
+                previous.servers.insert(
+                    id(i),
+                    ServerState {
+                        server,
+                        state: RaftState::Voter,
+                        stats: ServerStats::default(),
+                        health: ServerHealth {
+                            healthy: healthy_before,
+                            stable_since: now - TimeDelta::seconds(secs)
+                                + TimeDelta::nanoseconds(i64::from(nanos)),
+                        },
+                    },
+                );
+            }
+            StateInputs {
+                now,
+                first_state_time: now - TimeDelta::seconds(60),
+                config: Config::default(),
+                raft_config: raft,
+                known_servers: known,
+                latest_index: 100,
+                last_term: 3,
+                is_leader: true,
+                fetched_stats: stats,
+                leader_id: Some(id(leader)),
+                current_state: Some(previous),
+            }
+        })
+}
+
+proptest! {
+    /// The state's summary, built in one pass, says what the definitions say: the
+    /// voters in `sort_servers` order, the leader, overall health and the failure
+    /// tolerance counted from the servers.
+    #[test]
+    fn state_summary_matches_its_definitions(inputs in arb_state_inputs()) {
+        let state = autopilot::core::build_state(&inputs);
+        let mut voters: Vec<ServerId> = state
+            .servers
+            .iter()
+            .filter(|(_, s)| s.has_voting_rights())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let healthy_voters = voters.iter().filter(|id| state.servers[*id].health.healthy).count();
+        autopilot::core::sort_servers(&mut voters, &state);
+        prop_assert_eq!(&state.voters, &voters);
+        let leader = state
+            .servers
+            .iter()
+            .find(|(_, s)| s.state == RaftState::Leader)
+            .map(|(id, _)| id.clone());
+        prop_assert_eq!(&state.leader, &leader);
+        prop_assert_eq!(state.healthy, state.servers.values().all(|s| s.health.healthy));
+        let tolerance = healthy_voters.saturating_sub(State::quorum(voters.len()));
+        prop_assert_eq!(state.failure_tolerance as usize, tolerance);
+    }
+}

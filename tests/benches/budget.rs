@@ -26,6 +26,10 @@ fn host(fuel: Option<u64>) -> PluginHost {
 }
 
 fn main() {
+    // BENCH_SIZES=5,100 limits the sizes of the metering table.
+    let sizes: Option<Vec<usize>> = std::env::var("BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     let budget = common::time_per_measurement();
     let adversary = guests::component(guests::ADVERSARY);
     let stable = guests::component(guests::STABLE_PROMOTER);
@@ -54,29 +58,37 @@ fn main() {
         show(runs[2])
     );
 
-    // What metering costs: the same round with and without fuel.
+    // What metering costs: the same round with and without fuel, for the stable
+    // component and for the same policy reading every server's details (more guest
+    // work per server, so more metered code).
     let unmetered = host(None);
-    let with_fuel = metered.load(&stable).expect("stable loads");
-    let without_fuel = unmetered.load(&stable).expect("stable loads");
-    println!();
-    println!(
-        "{:>7}  {:>14}  {:>14}  {:>8}",
-        "servers", "wasm round", "without fuel", "cost"
-    );
-    for n in [5, 100, 1_000, 10_000] {
-        let inputs = scenario(n);
-        let fueled = measure(budget, || {
-            black_box(compute_round(&inputs, &with_fuel));
-        });
-        let bare = measure(budget, || {
-            black_box(compute_round(&inputs, &without_fuel));
-        });
+    let details = guests::component(guests::STABLE_DETAILS);
+    for (name, bytes) in [("stable", &stable), ("stable-details", &details)] {
+        let with_fuel = metered.load(bytes).expect("loads");
+        let without_fuel = unmetered.load(bytes).expect("loads");
+        println!();
         println!(
-            "{n:>7}  {:>14}  {:>14}  {:>7.0}%",
-            show(fueled),
-            show(bare),
-            (fueled.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0
+            "{:>7}  {:>14}  {:>14}  {:>8}   ({name})",
+            "servers", "wasm round", "without fuel", "cost"
         );
+        for n in [5, 100, 1_000, 10_000] {
+            if sizes.as_ref().is_some_and(|s| !s.contains(&n)) {
+                continue;
+            }
+            let inputs = scenario(n);
+            let fueled = measure(budget, || {
+                black_box(compute_round(&inputs, &with_fuel));
+            });
+            let bare = measure(budget, || {
+                black_box(compute_round(&inputs, &without_fuel));
+            });
+            println!(
+                "{n:>7}  {:>14}  {:>14}  {:>7.0}%",
+                show(fueled),
+                show(bare),
+                (fueled.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0
+            );
+        }
     }
 
     // How much of the budget the largest stable round uses: the least fuel it passes

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use super::config::Config;
-use super::ids::{NodeStatus, RaftState, ServerId};
+use super::ids::{NodeStatus, NodeType, RaftState, ServerId};
 use super::policy::{Consulted, Decisions, Policy, annotate, consult_decide};
 use super::server::{
     RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
 };
-use super::state::{State, sort_servers};
+use super::state::State;
+use super::text::Text;
 use super::time::Timestamp;
 
 /// Everything the next state depends on, gathered by the shell beforehand.
@@ -141,36 +142,67 @@ pub fn build_state(inputs: &StateInputs) -> State {
         records.collect()
     };
 
-    let mut state = State {
-        healthy: servers.values().all(|s| s.health.healthy),
+    // One pass for the summary: the leader, the voters with what orders them, and
+    // the health counts (no lookups by id, so no string comparisons).
+    let mut leader = None;
+    let mut healthy = true;
+    let mut healthy_voters = 0usize;
+    let mut voters: Vec<(VoterKey, &ServerId)> = Vec::new();
+    for (id, s) in &servers {
+        healthy &= s.health.healthy;
+        if s.state == RaftState::Leader && leader.is_none() {
+            leader = Some(id.clone());
+        }
+        if s.has_voting_rights() {
+            healthy_voters += usize::from(s.health.healthy);
+            voters.push((VoterKey::of(s), id));
+        }
+    }
+    // The map iterates in id order, so a stable sort by key leaves equal keys in id
+    // order: the reference's order (see `compare_servers`).
+    voters.sort_by(|a, b| a.0.cmp(&b.0));
+    let required = State::quorum(voters.len());
+    let failure_tolerance =
+        u32::try_from(healthy_voters.saturating_sub(required)).unwrap_or(u32::MAX);
+    let voters = voters.into_iter().map(|(_, id)| id.clone()).collect();
+    State {
+        healthy,
+        failure_tolerance,
+        leader,
+        voters,
         servers,
         now: inputs.now,
         first_state_time: inputs.first_state_time,
         ..State::default()
-    };
-    state.leader = state
-        .servers
-        .iter()
-        .find(|(_, s)| s.state == RaftState::Leader)
-        .map(|(id, _)| id.clone());
-    state.voters = state
-        .servers
-        .iter()
-        .filter(|(_, s)| s.has_voting_rights())
-        .map(|(id, _)| id.clone())
-        .collect();
-    let healthy_voters = state
-        .voters
-        .iter()
-        .filter(|id| state.servers.get(*id).is_some_and(|s| s.health.healthy))
-        .count();
-    let required = State::quorum(state.voters.len());
-    state.failure_tolerance =
-        u32::try_from(healthy_voters.saturating_sub(required)).unwrap_or(u32::MAX);
-    let mut voters = std::mem::take(&mut state.voters);
-    sort_servers(&mut voters, &state);
-    state.voters = voters;
-    state
+    }
+}
+
+/// What orders voters before their ids, as
+/// [`compare_servers`](super::state::compare_servers) does: leader first, healthy
+/// first, then the longest stable (healthy) or the shortest unhealthy.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct VoterKey {
+    not_leader: bool,
+    unhealthy: bool,
+    /// The stability instant, negated for unhealthy servers so that ascending order
+    /// puts the most recent first.
+    since: (i64, i64),
+}
+
+impl VoterKey {
+    fn of(s: &ServerState) -> Self {
+        let at = s.health.stable_since;
+        let (secs, nanos) = (at.timestamp(), i64::from(at.timestamp_subsec_nanos()));
+        Self {
+            not_leader: s.state != RaftState::Leader,
+            unhealthy: !s.health.healthy,
+            since: if s.health.healthy {
+                (secs, nanos)
+            } else {
+                (-secs, -nanos)
+            },
+        }
+    }
 }
 
 /// The leader's last term and index: ours if we lead, else the leader's fetched stats,
@@ -207,11 +239,17 @@ impl<'a, V> Cursor<'a, V> {
 
     /// The value for `id`, skipping smaller ids (the same id may be asked again).
     fn seek(&mut self, id: &ServerId) -> Option<&'a V> {
-        while self.entries.next_if(|(k, _)| *k < id).is_some() {}
-        self.entries
-            .peek()
-            .filter(|(k, _)| *k == id)
-            .map(|(_, v)| *v)
+        // One comparison per entry looked at (`<` then `==` would be two).
+        while let Some((k, v)) = self.entries.peek() {
+            match (*k).cmp(id) {
+                std::cmp::Ordering::Less => {
+                    self.entries.next();
+                }
+                std::cmp::Ordering::Equal => return Some(*v),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
     }
 }
 
@@ -227,12 +265,13 @@ fn server_state(
     // The record: the application's if it knows the server, else the previous
     // state's marked as left, else a bare one. The address always comes from Raft.
     let server = match (sources.known, previous) {
-        (Some(known), _) => known.clone(),
-        (None, Some(prev)) => Server {
-            node_status: NodeStatus::Left,
-            ..prev.server.clone()
+        (Some(known), _) => at_address(known, &raft.address, known.node_status),
+        (None, Some(prev)) => at_address(&prev.server, &raft.address, NodeStatus::Left),
+        // A bare record, no node type (as the reference builds it).
+        (None, None) => Server {
+            node_type: NodeType::default(),
+            ..Server::new(raft.id.clone(), raft.address.clone(), NodeStatus::Left)
         },
-        (None, None) => Server::new(raft.id.clone(), String::new(), NodeStatus::Left),
     };
     let mut state = ServerState {
         server,
@@ -240,7 +279,6 @@ fn server_state(
         stats: previous.map_or_else(ServerStats::default, |p| p.stats),
         health: previous.map_or_else(ServerHealth::default, |p| p.health),
     };
-    state.server.address.clone_from(&raft.address);
 
     if inputs.leader_id.as_ref() == Some(&raft.id) {
         state.state = RaftState::Leader;
@@ -259,4 +297,21 @@ fn server_state(
     }
     state.health.healthy = healthy;
     state
+}
+
+/// A copy of `record` at Raft's `address` with `status` (copying the record's own
+/// address only to replace it would cost two reference-count updates a server).
+fn at_address(record: &Server, address: &Text, status: NodeStatus) -> Server {
+    Server {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        address: address.clone(),
+        node_status: status,
+        version: record.version.clone(),
+        meta: record.meta.clone(),
+        raft_version: record.raft_version,
+        is_leader: record.is_leader,
+        node_type: record.node_type.clone(),
+        ext: record.ext.clone(),
+    }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use autopilot::core::{
-    Config, LastContact, NodeStatus, RaftConfiguration, RaftServer, Server, ServerId, ServerStats,
-    StablePolicy, StateInputs, Suffrage, compute_state,
+    Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server, ServerId,
+    ServerStats, StablePolicy, StateInputs, Suffrage, compute_state,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -36,6 +36,9 @@ pub fn scenario(n: usize) -> StateInputs {
             [("zone".to_owned(), format!("zone-{}", i % 3))].into(),
         ));
         server.is_leader = i == 0;
+        // As in the reference's harness (`../shared/bench/go-oracle/scenario.py`): the
+        // application's records carry no node type; the policy assigns `voter`.
+        server.node_type = NodeType::default();
         known.insert(id(i), server);
         stats.insert(
             id(i),
