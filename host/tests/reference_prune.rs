@@ -365,8 +365,10 @@ fn plans_nothing_when_dead_server_cleanup_is_off() {
 
 #[test]
 fn servers_without_a_node_type_are_not_potential_voters_so_failed_voter_stays() {
+    // No node type, as the reference's fixture has it (`Server::new` gives `voter`).
     let untyped = |id: &str, name: &str, address: &str, status| Server {
         name: name.into(),
+        node_type: NodeType::default(),
         ..Server::new(id, address, status)
     };
     let alive_1 = untyped(

@@ -121,11 +121,16 @@ async fn losing_and_regaining_leadership_forgets_the_first_state_time() {
 #[tokio::test(start_paused = true)]
 async fn reconciliation_can_be_toggled() {
     let sim = SimCluster::new(&["a", "b", "c"], config());
-    let ap = Autopilot::builder(sim.clone(), sim.clone()).build();
+    let on = Autopilot::builder(sim.clone(), sim.clone()).build();
     assert!(
-        !ap.reconciliation_enabled(),
-        "disabled by default, as in the reference"
+        on.reconciliation_enabled(),
+        "enabled by default, as in the reference"
     );
+    drop(on);
+    let ap = Autopilot::builder(sim.clone(), sim.clone())
+        .reconciliation_enabled(false)
+        .build();
+    assert!(!ap.reconciliation_enabled());
     ap.start().await;
     advance(Duration::from_secs(30)).await;
     let d = sim.join("d");

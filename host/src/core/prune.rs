@@ -206,6 +206,15 @@ pub fn prune_candidates(
 }
 
 impl PruneCandidates {
+    /// Whether the candidate's node type (the application's) is a potential voter under
+    /// the round's verdicts (`false` for ids that are not in the Raft configuration).
+    pub fn is_potential_voter(&self, id: &ServerId) -> bool {
+        self.registry
+            .eligibility
+            .get(id)
+            .is_some_and(|e| e.potential_voter)
+    }
+
     /// Adjudicates the removals the policy `allowed` (a subset of the candidates; ids
     /// that are not candidates are skipped) against MinQuorum and the majority cap.
     pub fn plan(self, config: &Config, allowed: &FailedServers) -> PrunePlan {

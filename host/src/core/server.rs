@@ -86,7 +86,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server record with just an id, an address and a status.
+    /// A server record with just an id, an address and a status. Its node type is
+    /// `voter` (what the stable policy assigns every server): pruning counts only
+    /// servers whose application-side node type may vote toward the quorum it keeps,
+    /// so a record with no node type could never be removed as a failed voter.
     pub fn new(id: impl Into<ServerId>, address: impl Into<Text>, status: NodeStatus) -> Self {
         Self {
             id: id.into(),
@@ -97,7 +100,7 @@ impl Server {
             meta: None,
             raft_version: 0,
             is_leader: false,
-            node_type: NodeType::default(),
+            node_type: NodeType::voter(),
             ext: Value::Null,
         }
     }

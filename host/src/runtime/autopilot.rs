@@ -134,8 +134,9 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
         self
     }
 
-    /// Whether reconciliation (and pruning) starts enabled (default: disabled, as in
-    /// the reference; call [`Autopilot::enable_reconciliation`]).
+    /// Whether reconciliation (and pruning) starts enabled (default: enabled, as in
+    /// the reference). A node that should only watch, say until it has caught up,
+    /// passes `false` and later calls [`Autopilot::enable_reconciliation`].
     pub fn reconciliation_enabled(mut self, enabled: bool) -> Self {
         self.reconciliation = enabled;
         self
@@ -192,6 +193,7 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                 prune_trigger: Notify::new(),
                 reconcile_trigger: Notify::new(),
                 counters: Counters::default(),
+                warnings: super::warnings::Warnings::default(),
             }),
         }
     }
@@ -242,6 +244,8 @@ pub(crate) struct Inner<R, A> {
     pub(crate) prune_trigger: Notify,
     pub(crate) reconcile_trigger: Notify,
     pub(crate) counters: Counters,
+    /// Warnings about embedder-controlled inputs, logged once per server and cause.
+    pub(crate) warnings: super::warnings::Warnings,
 }
 
 impl<R, A> Inner<R, A> {
@@ -357,7 +361,7 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
             update_interval: DEFAULT_UPDATE_INTERVAL,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             policy: None,
-            reconciliation: false,
+            reconciliation: true,
             event_driven: true,
             clock: None,
             plugin_host: None,

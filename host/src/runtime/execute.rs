@@ -25,7 +25,10 @@ pub(crate) async fn execute<R: Raft, A: Application>(
         }
         Action::RemoveFailedServer { id } => {
             match known.get(id) {
-                Some(server) => inner.app.remove_failed_server(server).await,
+                Some(server) => {
+                    inner.app.remove_failed_server(server).await;
+                    inner.warnings.removal_requested(id);
+                }
                 None => tracing::warn!(%id, "no record for the failed server; not removed"),
             }
             Ok(())

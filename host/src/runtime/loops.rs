@@ -15,10 +15,11 @@ use super::execute::execute;
 use super::executor::{self, off_executor};
 use super::policy::PolicySlot;
 use super::traits::{Application, Raft};
+use super::warnings::Cause;
 use crate::core::{
-    Config, Consulted, Decisions, NodeStatus, PolicyFault, RaftState, Server, ServerId, State,
-    StateInputs, Timestamp, annotate, build_state, distinct_node_types, leader_id, plan_reconcile,
-    prune_candidates,
+    Config, Consulted, Decisions, LastContact, NodeStatus, NodeType, PolicyFault, RaftState,
+    Server, ServerId, ServerStats, State, StateInputs, Timestamp, annotate, build_state,
+    distinct_node_types, leader_id, plan_reconcile, prune_candidates,
 };
 
 /// Above this many servers a state is built on the blocking pool, not on the executor.
@@ -167,12 +168,34 @@ async fn next_state<R: Raft, A: Application>(
     // Stats get at most half the update interval: a slow application cannot stall
     // the loop, its servers just show no fresh stats this time.
     let budget = inner.update_interval / 2;
-    let fetched_stats = tokio::time::timeout(budget, inner.app.fetch_server_stats(&alive, budget))
-        .await
-        .unwrap_or_else(|_| {
-            tracing::warn!(?budget, "fetching server stats timed out");
-            BTreeMap::new()
+    let fetched = tokio::time::timeout(budget, inner.app.fetch_server_stats(&alive, budget)).await;
+    let complete = fetched.is_ok();
+    let mut fetched_stats = fetched.unwrap_or_else(|_| {
+        tracing::warn!(?budget, "fetching server stats timed out");
+        BTreeMap::new()
+    });
+    // The leader's own figures are ours: fill them in if the application left them
+    // out (the reference expects the application to include them).
+    if is_leader && let Some(id) = &leader {
+        fetched_stats.entry(id.clone()).or_insert(ServerStats {
+            last_contact: LastContact(0),
+            last_term,
+            last_index: latest_index,
         });
+    }
+    if complete {
+        let missing = raft_config
+            .servers
+            .iter()
+            .filter(|r| {
+                alive
+                    .get(&r.id)
+                    .is_some_and(|s| s.node_status == NodeStatus::Alive)
+                    && !fetched_stats.contains_key(&r.id)
+            })
+            .map(|r| (r.id.clone(), None));
+        inner.warnings.observe(Cause::MissingStats, missing);
+    }
     let previous = inner.state.borrow().clone();
     let inputs = StateInputs {
         now,
@@ -452,13 +475,25 @@ async fn prune_with<R: Raft, A: Application>(
             return false;
         }
     };
+    inner
+        .warnings
+        .check_removals(&raft_config, inner.reconcile_interval);
     let known = inner.app.known_servers().await;
     // The policy is asked (off the executor) only when there is something to remove.
     let Some(candidates) =
         prune_candidates(config, &raft_config, &known, &decisions.potential_voters)
     else {
+        inner.warnings.observe(Cause::FailedVoterCannotVote, []);
         return false;
     };
+    // Failed voters whose node type cannot vote: if pruning keeps one, say why.
+    let non_voting: Vec<(ServerId, NodeType)> = candidates
+        .failed
+        .failed_voters
+        .iter()
+        .filter(|s| !candidates.is_potential_voter(&s.id))
+        .map(|s| (s.id.clone(), s.node_type.clone()))
+        .collect();
     let filtered = executor::filter(
         &inner.policy_lane,
         Arc::clone(&slot.policy),
@@ -469,6 +504,14 @@ async fn prune_with<R: Raft, A: Application>(
     .await;
     faults.extend(filtered.fault);
     let plan = candidates.plan(config, &filtered.answer);
+    let kept = non_voting.into_iter().filter(|(id, _)| {
+        let allowed = filtered.answer.failed_voters.iter().any(|s| &s.id == id);
+        allowed && !plan.failed_voters.iter().any(|s| &s.id == id)
+    });
+    inner.warnings.observe(
+        Cause::FailedVoterCannotVote,
+        kept.map(|(id, node_type)| (id, Some(node_type))),
+    );
     let mut changed = false;
     // Stale servers leave Raft; a failure ends the pass (as in the reference).
     for ids in [&plan.stale_non_voters, &plan.stale_voters] {

@@ -12,6 +12,7 @@ mod loops;
 mod policy;
 pub mod sim;
 mod traits;
+mod warnings;
 
 pub use autopilot::{
     Autopilot, AutopilotBuilder, Counters, DEFAULT_RECONCILE_INTERVAL, DEFAULT_UPDATE_INTERVAL,

@@ -82,12 +82,22 @@ pub trait Application: Send + Sync + 'static {
     /// The autopilot configuration (`None`: autopilot does nothing this round).
     fn autopilot_config(&self) -> impl Future<Output = Option<Config>> + Send;
 
-    /// Every server the application knows, including failed and left ones.
+    /// Every server the application knows, including failed and left ones, by id.
+    ///
+    /// A server's `node_type` is what pruning judges: only servers whose node type
+    /// the policy in force calls a potential voter count toward the quorum pruning
+    /// protects, so a failed voter of another type may be kept (autopilot warns).
+    /// [`Server::new`] gives `voter`, the stable policy's type; keep it unless your
+    /// policy defines its own types.
     fn known_servers(&self) -> impl Future<Output = BTreeMap<ServerId, Server>> + Send;
 
     /// Replication stats for the given (not left) servers. Autopilot stops waiting
     /// after `budget` (half the update interval) and treats missing stats as unknown,
     /// so this may return a partial map.
+    ///
+    /// An alive server without stats reads as unhealthy (autopilot warns once per
+    /// server). The leader's own entry may be left out: on the leader, autopilot fills
+    /// it in from Raft (last contact 0, its last term and index).
     fn fetch_server_stats(
         &self,
         servers: &BTreeMap<ServerId, Server>,
@@ -97,8 +107,11 @@ pub trait Application: Send + Sync + 'static {
     /// Called with every new state (for metrics, an operator view...). Must not block.
     fn notify_state(&self, state: &State);
 
-    /// Forcefully removes a failed server (as `consul force-leave` does). Must return
-    /// promptly; spawn a task for anything long.
+    /// Forcefully removes a failed server (as `consul force-leave` does): the
+    /// application forgets it *and takes it out of the Raft configuration*, which
+    /// autopilot does not do for a failed server. A server still in Raft a reconcile
+    /// interval after this call is warned about. Must return promptly; spawn a task
+    /// for anything long.
     fn remove_failed_server(&self, server: &Server) -> impl Future<Output = ()> + Send;
 
     /// Stores the policy record in the application's replicated state, so that the
