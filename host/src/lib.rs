@@ -4,14 +4,134 @@
 //! voter once they have proved stable, demotes, transfers leadership and removes dead
 //! or stale servers without costing the cluster its quorum. It reproduces the
 //! behaviour of HashiCorp's `raft-autopilot`, with the placement policy (the
-//! [`Policy`](core::Policy)) pluggable.
+//! [`Policy`]) pluggable: the built-in stable policy, a native one of yours, or a
+//! WebAssembly component swapped in while the node runs.
 //!
-//! The crate is split the way the work is:
+//! # Embedding autopilot
+//!
+//! Implement [`Raft`] for your Raft node and [`Application`] for your service, build an
+//! [`Autopilot`] and start it on the leader. Every trait method's contract, and what
+//! autopilot does when an input is missing, is in `docs/embedding.md`. A toy cluster,
+//! run on tokio's paused clock:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//!
+//! use autopilot::{
+//!     Application, Autopilot, Config, LastContact, NodeStatus, Raft, RaftConfiguration,
+//!     RaftError, RaftServer, Server, ServerId, ServerStats, State, Suffrage,
+//! };
+//!
+//! /// The cluster's Raft configuration, shared by the node and the service.
+//! #[derive(Clone, Default)]
+//! struct Toy(Arc<Mutex<RaftConfiguration>>);
+//!
+//! impl Toy {
+//!     fn set(&self, id: &ServerId, address: &str, suffrage: Suffrage) {
+//!         let mut raft = self.0.lock().unwrap();
+//!         raft.servers.retain(|s| &s.id != id);
+//!         raft.servers.push(RaftServer { suffrage, id: id.clone(), address: address.into() });
+//!     }
+//!     fn suffrage(&self, id: &str) -> Option<Suffrage> {
+//!         let raft = self.0.lock().unwrap();
+//!         raft.servers.iter().find(|s| s.id.as_str() == id).map(|s| s.suffrage)
+//!     }
+//! }
+//!
+//! // The node autopilot drives: membership changes and what the log says.
+//! impl Raft for Toy {
+//!     async fn add_nonvoter(&self, id: &ServerId, address: &str) -> Result<(), RaftError> {
+//!         self.set(id, address, Suffrage::Nonvoter);
+//!         Ok(())
+//!     }
+//!     async fn add_voter(&self, id: &ServerId, address: &str) -> Result<(), RaftError> {
+//!         self.set(id, address, Suffrage::Voter);
+//!         Ok(())
+//!     }
+//!     async fn demote_voter(&self, id: &ServerId) -> Result<(), RaftError> {
+//!         self.set(id, &format!("{id}:7000"), Suffrage::Nonvoter);
+//!         Ok(())
+//!     }
+//!     async fn remove_server(&self, id: &ServerId) -> Result<(), RaftError> {
+//!         self.0.lock().unwrap().servers.retain(|s| &s.id != id);
+//!         Ok(())
+//!     }
+//!     async fn transfer_leadership(&self, _: &ServerId, _: &str) -> Result<(), RaftError> {
+//!         Err(RaftError::Unsupported("no leadership transfer here".into()))
+//!     }
+//!     async fn configuration(&self) -> Result<RaftConfiguration, RaftError> {
+//!         Ok(self.0.lock().unwrap().clone())
+//!     }
+//!     async fn last_index(&self) -> u64 { 40 }
+//!     async fn last_term(&self) -> Result<u64, RaftError> { Ok(2) }
+//!     async fn leader_address(&self) -> Option<String> { Some("a:7000".into()) }
+//!     async fn is_leader(&self) -> bool { true }
+//! }
+//!
+//! // The service: its config, the servers it knows, their replication figures.
+//! impl Application for Toy {
+//!     async fn autopilot_config(&self) -> Option<Config> {
+//!         Some(Config::default())
+//!     }
+//!     async fn known_servers(&self) -> BTreeMap<ServerId, Server> {
+//!         let raft = self.0.lock().unwrap();
+//!         raft.servers
+//!             .iter()
+//!             .map(|s| (s.id.clone(), Server::new(s.id.clone(), s.address.clone(), NodeStatus::Alive)))
+//!             .collect()
+//!     }
+//!     async fn fetch_server_stats(
+//!         &self,
+//!         servers: &BTreeMap<ServerId, Server>,
+//!         _budget: Duration,
+//!     ) -> BTreeMap<ServerId, ServerStats> {
+//!         // Every follower is caught up; the leader's own figures autopilot fills in.
+//!         let stats = ServerStats {
+//!             last_contact: LastContact::from_duration(Duration::from_millis(10)),
+//!             last_term: 2,
+//!             last_index: 40,
+//!         };
+//!         servers.keys().filter(|id| id.as_str() != "a").map(|id| (id.clone(), stats)).collect()
+//!     }
+//!     fn notify_state(&self, _state: &State) {}
+//!     async fn remove_failed_server(&self, server: &Server) {
+//!         // Forget it and take it out of Raft, as `consul force-leave` does.
+//!         self.0.lock().unwrap().servers.retain(|s| s.id != server.id);
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), autopilot::MembershipError> {
+//! let toy = Toy::default();
+//! for id in ["a", "b", "c"] {
+//!     toy.set(&id.into(), &format!("{id}:7000"), Suffrage::Voter);
+//! }
+//! let autopilot = Autopilot::builder(toy.clone(), toy.clone()).build();
+//! autopilot.start().await; // on gaining leadership
+//!
+//! // A new server joins as a non-voter and is promoted once stable (10 s by default).
+//! autopilot.add_server(&Server::new("d", "d:7000", NodeStatus::Alive)).await?;
+//! assert_eq!(toy.suffrage("d"), Some(Suffrage::Nonvoter));
+//! tokio::time::sleep(Duration::from_secs(15)).await;
+//! assert_eq!(toy.suffrage("d"), Some(Suffrage::Voter));
+//! assert_eq!(autopilot.state().failure_tolerance, 1);
+//!
+//! autopilot.stop().await; // on losing it
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The parts
+//!
 //! - [`core`]: the sans-IO decisions. [`compute_state`](core::compute_state) builds a
-//!   [`State`](core::State) from gathered [`StateInputs`](core::StateInputs);
+//!   [`State`] from gathered [`StateInputs`](core::StateInputs);
 //!   [`plan_reconcile`](core::plan_reconcile), [`plan_prune`](core::plan_prune) and
 //!   [`plan_add_server`](core::plan_add_server) turn it into [`Action`](core::Action)s.
-//! - [`plan`]: the `autopilot plan` dry run over a JSON snapshot.
+//! - [`runtime`]: the tokio shell around the core ([`Autopilot`], the traits).
+//! - [`plugin`]: the WebAssembly host that loads policy components ([`PluginHost`]).
+//! - [`plan`]: the `autopilot plan` dry run over a JSON snapshot:
 //!
 //! ```
 //! use autopilot::core::StablePolicy;
@@ -41,6 +161,15 @@ pub mod openraft;
 pub mod plan;
 pub mod plugin;
 pub mod runtime;
+
+pub use crate::core::{
+    Config, LastContact, NodeStatus, NodeType, Policy, RaftConfiguration, RaftServer, Server,
+    ServerId, ServerStats, StablePolicy, State, Suffrage,
+};
+pub use crate::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
+pub use crate::runtime::{
+    Application, Autopilot, AutopilotBuilder, MembershipError, PolicySource, Raft, RaftError,
+};
 
 /// The shipped policy components, built from `promoters/` by the build script.
 #[cfg(feature = "openraft")]

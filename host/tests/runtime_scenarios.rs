@@ -132,12 +132,7 @@ async fn failing_raft_calls_are_counted_and_retried() {
     sim.fail_next(CallKind::Configuration, 3);
     advance(Duration::from_secs(60)).await;
     let counters = ap.counters();
-    let failures = counters
-        .reconcile_errors
-        .load(std::sync::atomic::Ordering::Relaxed)
-        + counters
-            .state_update_errors
-            .load(std::sync::atomic::Ordering::Relaxed);
+    let failures = counters.reconcile_errors + counters.state_update_errors;
     assert!(failures >= 3, "failures counted: {failures}");
     assert!(
         actions(&sim).contains(&Action::AddVoter {
@@ -200,11 +195,7 @@ async fn a_config_change_triggers_a_round() {
     let ap = autopilot(&sim);
     ap.start().await;
     advance(Duration::from_secs(30)).await;
-    let rounds = || {
-        ap.counters()
-            .reconcile_rounds
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let rounds = || ap.counters().reconcile_rounds;
     let before = rounds();
     sim.set_config(Some(Config {
         max_trailing_logs: 1_000,

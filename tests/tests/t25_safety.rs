@@ -208,10 +208,7 @@ async fn a_running_autopilot_refuses_unsafe_answers_and_keeps_its_voters() {
         sim.set_config(Some(config(mode)));
         tokio::time::sleep(Duration::from_secs(60)).await;
 
-        let faults = ap
-            .counters()
-            .policy_faults
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let faults = ap.counters().policy_faults;
         assert!(faults > 0, "{mode}: faults counted");
         let demotions = sim
             .calls()

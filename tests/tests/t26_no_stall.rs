@@ -6,7 +6,6 @@
 //! Real time, not the paused clock: the point is what the executor thread does.
 //! Alone in its test binary, so no other test competes for the cores.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use autopilot::core::Config;
@@ -72,7 +71,7 @@ async fn a_policy_burning_its_budget_never_stalls_the_executor() {
         }
     }
     sender.join().expect("probe thread");
-    let faults = ap.counters().policy_faults.load(Ordering::Relaxed);
+    let faults = ap.counters().policy_faults;
     eprintln!("{wakeups} wake-ups, worst delay {worst:?}, {faults} policy faults");
     assert!(
         faults >= 10,

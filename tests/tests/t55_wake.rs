@@ -102,11 +102,7 @@ async fn a_policy_cannot_make_rounds_run_back_to_back() {
         .policy(std::sync::Arc::new(Restless))
         .build();
     ap.start().await;
-    let rounds = || {
-        ap.counters()
-            .reconcile_rounds
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let rounds = || ap.counters().reconcile_rounds;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before = rounds();
     tokio::time::sleep(Duration::from_secs(60)).await;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use super::autopilot::Inner;
+use super::inner::Inner;
 use super::traits::{Application, Raft, RaftError};
 use crate::core::{Action, Server, ServerId};
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
-use super::autopilot::{Inner, Status};
+use super::autopilot::Status;
 use super::execute::execute;
 use super::executor::{self, off_executor};
+use super::inner::Inner;
 use super::policy::PolicySlot;
 use super::traits::{Application, Raft};
 use super::warnings::Cause;

@@ -4,20 +4,24 @@
 //! planned actions. Built on tokio; the only clock is tokio's, so tests run on a paused
 //! clock.
 
+mod activation;
 mod autopilot;
+mod builder;
 mod clock;
 mod execute;
 mod executor;
+mod inner;
 mod loops;
+mod membership;
 mod policy;
 pub mod sim;
 mod traits;
 mod warnings;
 
-pub use autopilot::{
-    Autopilot, AutopilotBuilder, Counters, DEFAULT_RECONCILE_INTERVAL, DEFAULT_UPDATE_INTERVAL,
-    MembershipError, PolicyWatch, Status,
-};
+pub use activation::PolicyWatch;
+pub use autopilot::{Autopilot, Counters, Status};
+pub use builder::{AutopilotBuilder, DEFAULT_RECONCILE_INTERVAL, DEFAULT_UPDATE_INTERVAL};
 pub use clock::Clock;
+pub use membership::MembershipError;
 pub use policy::{PolicyRecord, PolicySource};
 pub use traits::{Application, Raft, RaftError};
