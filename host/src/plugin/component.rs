@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower,
-    TypedFunc,
+    ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower, TypedFunc,
 };
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::wit;
+use super::contract::{Contract, POLICY_INTERFACE, PolicyExports};
 use super::convert;
+use super::engine::{EPOCH_TICK, HostInner};
 use super::error::PluginError;
-use super::host::{EPOCH_TICK, HostInner};
 use super::sandbox::Sandbox;
 use super::validate;
 use crate::core::{
@@ -35,49 +35,6 @@ pub struct PolicyInfo {
     /// The interface the component exports, with its version (for example
     /// `autopilot:promoter/policy@0.2.0`).
     pub interface: String,
-}
-
-/// The revision of the contract a component was built against. The host speaks
-/// every revision it lists here, so a policy keeps working when the host moves on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Contract {
-    /// `autopilot:promoter@0.1.x`: every server record carries every field.
-    V0_1,
-    /// `autopilot:promoter@0.2.x`: server details only on request.
-    V0_2,
-    /// `autopilot:promoter@0.3.x`: decisions say when to look again (`wake-at`).
-    V0_3,
-}
-
-/// Where a component's three policy functions are, found once at load.
-pub(crate) struct PolicyExports {
-    metadata: ComponentExportIndex,
-    decide: ComponentExportIndex,
-    filter_removals: ComponentExportIndex,
-}
-
-impl PolicyExports {
-    /// The functions of the policy interface `interface` (the export name the
-    /// component uses) in `component`.
-    pub(crate) fn find(component: &Component, interface: &str) -> Result<Self, PluginError> {
-        let missing = |what: &str| PluginError::MissingExport {
-            found: format!("{interface} without `{what}`"),
-            expected: super::host::POLICY_INTERFACE.to_owned(),
-        };
-        let (_, instance) = component
-            .get_export(None, interface)
-            .ok_or_else(|| missing(interface))?;
-        let func = |name: &str| {
-            component
-                .get_export_index(Some(&instance), name)
-                .ok_or_else(|| missing(name))
-        };
-        Ok(Self {
-            metadata: func("metadata")?,
-            decide: func("decide")?,
-            filter_removals: func("filter-removals")?,
-        })
-    }
 }
 
 /// `decide`'s parameters, lowered from borrowed core data, with server records `S`.
@@ -287,7 +244,7 @@ impl ComponentPolicy {
         if let Some(mismatch) = e.downcast_ref::<SignatureMismatch>() {
             return PluginError::IncompatibleVersion {
                 found: format!("{} with other types ({})", self.info.interface, mismatch.0),
-                expected: super::host::POLICY_INTERFACE.to_owned(),
+                expected: POLICY_INTERFACE.to_owned(),
             };
         }
         if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {

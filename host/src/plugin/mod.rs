@@ -7,7 +7,9 @@
 mod bindings;
 mod cache;
 mod component;
+mod contract;
 mod convert;
+mod engine;
 mod error;
 mod host;
 mod sandbox;
@@ -15,5 +17,7 @@ mod validate;
 
 pub use cache::{ArtifactCache, engine_fingerprint, sha256_hex};
 pub use component::{ComponentPolicy, PolicyInfo};
+pub use contract::POLICY_INTERFACE;
+pub use engine::{DEFAULT_FUEL, PluginLimits};
 pub use error::PluginError;
-pub use host::{DEFAULT_FUEL, POLICY_INTERFACE, PluginHost, PluginHostConfig, PluginLimits};
+pub use host::{PluginHost, PluginHostConfig};

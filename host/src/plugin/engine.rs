@@ -1,0 +1,202 @@
+//! The engine every policy of a host shares: wasmtime set up for policies (Cranelift,
+//! fuel, epoch interruption, the pooling allocator), the epoch ticker that is a call's
+//! wall-clock backstop, the per-call limits, and a linker that grants nothing.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+
+use super::cache::ArtifactCache;
+use super::error::PluginError;
+use super::sandbox::Sandbox;
+
+/// The default fuel budget of one call: about 65–75 ms of busy WebAssembly on this
+/// project's reference machine (measured by the `budget` benchmark).
+pub const DEFAULT_FUEL: u64 = 600_000_000;
+
+/// How much a policy may use per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// The work one call may do, in wasmtime fuel units (about one per WebAssembly
+    /// instruction; default [`DEFAULT_FUEL`], about 65–75 ms of busy work on this project's
+    /// reference machine). Deterministic: the same input and policy use the same fuel
+    /// on an idle and on a loaded machine, so a replay's verdict does not depend on
+    /// load. `None` meters nothing (calls run faster, see BENCHMARKS.md) and leaves
+    /// only the wall-clock `deadline`, whose verdict near the limit depends on load.
+    pub fuel: Option<u64>,
+    /// Wall-clock backstop for one call (default 1 s), against a host stall; the fuel
+    /// budget is what normally bounds a call.
+    pub deadline: Duration,
+    /// Memory cap per instance (default 64 MiB).
+    pub memory: usize,
+    /// Bytes of stdout and of stderr kept per call (default 16 KiB each: the first
+    /// bytes and the last); what a policy writes beyond that is dropped (and counted
+    /// in a warning), never fatal.
+    pub output: usize,
+    /// Total bytes of extension JSON accepted from one call (default 1 MiB).
+    pub ext_bytes: usize,
+    /// The largest component accepted, in bytes (default 16 MiB). Compiling runs at
+    /// load, outside any call's deadline, so the size is what bounds it.
+    pub component_bytes: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self {
+            fuel: Some(DEFAULT_FUEL),
+            deadline: Duration::from_secs(1),
+            memory: 64 << 20,
+            output: 16 << 10,
+            ext_bytes: 1 << 20,
+            component_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Shared by every policy a host loads.
+pub(crate) struct HostInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<Sandbox>,
+    pub(crate) limits: PluginLimits,
+    pub(crate) cache: Option<ArtifactCache>,
+    pub(crate) allowed_digests: Option<std::collections::BTreeSet<String>>,
+    ticker: Option<Ticker>,
+}
+
+impl Drop for HostInner {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.stop();
+        }
+    }
+}
+
+/// Bytes of each pooled memory kept resident between instances.
+const KEEP_RESIDENT: usize = 2 << 20;
+
+/// How often the epoch advances; deadlines are whole numbers of ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// A background thread advancing the engine's epoch, which is what interrupts a call
+/// at its deadline.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("autopilot-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+impl HostInner {
+    /// The engine, linker and ticker for these limits.
+    pub(crate) fn new(
+        limits: PluginLimits,
+        cache: Option<ArtifactCache>,
+        allowed_digests: Option<BTreeSet<String>>,
+    ) -> Result<Self, PluginError> {
+        let mut wasm = Config::new();
+        // Fuel bounds a call's work deterministically; the epoch is a wall-clock
+        // backstop against a host stall.
+        wasm.consume_fuel(limits.fuel.is_some());
+        wasm.epoch_interruption(true);
+        wasm.wasm_component_model(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(64)
+            .total_stacks(64)
+            .total_core_instances(512)
+            .total_memories(64)
+            .total_tables(256)
+            .max_memory_size(limits.memory)
+            // Reset the first pages of a finished instance's memory in place instead of
+            // returning them to the kernel: the next instance then starts without page
+            // faults (most of a policy's instantiation cost otherwise).
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 << 10)
+            // Where the kernel can say which pages an instance dirtied (Linux 6.7+),
+            // reset only those instead of the whole resident prefix.
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| host_error("cannot create engine", e))?;
+
+        let mut linker = Linker::<Sandbox>::new(&engine);
+        add_granted_wasi(&mut linker).map_err(|e| host_error("cannot link WASI", e))?;
+
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| host_error("cannot start the epoch thread", e))?;
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            cache,
+            allowed_digests,
+            ticker: Some(ticker),
+        })
+    }
+}
+
+struct HasIo;
+
+impl wasmtime::component::HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+fn host_error(context: &str, e: impl std::fmt::Display) -> PluginError {
+    PluginError::Host(format!("{context}: {e}"))
+}
+
+/// Links only the WASI interfaces a standard guest imports, backed by a context that
+/// grants nothing. Clocks, randomness, filesystem and sockets are not linked at all.
+fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::cli;
+    use wasmtime_wasi_io::bindings::wasi::io;
+    let l = linker;
+    // The asynchronous bindings: the sandbox's streams are always ready, so they need
+    // no particular executor (the synchronous ones would enter a tokio runtime).
+    io::error::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    io::poll::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    io::streams::add_to_linker::<Sandbox, HasIo>(l, table)?;
+    cli::exit::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::environment::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::stdin::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::stdout::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::stderr::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::terminal_input::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::terminal_output::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::terminal_stdin::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::terminal_stdout::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    cli::terminal_stderr::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    Ok(())
+}
+
+#[allow(
+    non_snake_case,
+    reason = "a function pointer standing in for a view accessor"
+)]
+fn table(sandbox: &mut Sandbox) -> &mut ResourceTable {
+    use wasmtime_wasi::WasiView;
+    sandbox.ctx().table
+}
