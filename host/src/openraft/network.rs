@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::types::{NodeId, Request, TypeConfig};
+use crate::core::State;
 
 /// Largest message accepted (a snapshot of the demo's data fits easily).
 const MAX_FRAME: u32 = 64 << 20;
@@ -66,8 +67,8 @@ pub struct StatusReport {
     pub term: u64,
     /// Its last log index.
     pub last_index: u64,
-    /// Autopilot's latest state, as JSON (leader only).
-    pub autopilot: Option<serde_json::Value>,
+    /// Autopilot's latest state (leader only).
+    pub autopilot: Option<State>,
 }
 
 /// A node's answer.

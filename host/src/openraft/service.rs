@@ -492,11 +492,7 @@ impl DemoNode {
             }
             Rpc::Status => {
                 let metrics = self.raft.metrics().borrow().clone();
-                let autopilot = if self.leads() {
-                    serde_json::to_value(&*self.autopilot.state()).ok()
-                } else {
-                    None
-                };
+                let autopilot = self.leads().then(|| (*self.autopilot.state()).clone());
                 Reply::Status(StatusReport {
                     id: self.id,
                     leader: metrics.state == ServerState::Leader,

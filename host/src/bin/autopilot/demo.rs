@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 use tokio::process::{Child, Command};
 
+use autopilot::State;
 use autopilot::openraft::network::{Reply, Rpc, StatusReport, call};
 use autopilot::openraft::{NodeId, Request};
 
@@ -173,12 +173,7 @@ fn voters(status: &StatusReport) -> Vec<String> {
     status
         .autopilot
         .as_ref()
-        .and_then(|s| s["Voters"].as_array())
-        .map(|v| {
-            v.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|s| s.voters.iter().map(ToString::to_string).collect())
         .unwrap_or_default()
 }
 
@@ -188,7 +183,8 @@ fn leader_running(statuses: &BTreeMap<NodeId, StatusReport>, policy: &str) -> Op
         .filter(|l| {
             l.autopilot
                 .as_ref()
-                .is_some_and(|a| a["Policy"]["Active"]["Name"] == policy)
+                .and_then(|a| a.policy.as_ref())
+                .is_some_and(|p| p.active.name == policy)
         })
         .map(|l| l.id)
 }
@@ -199,88 +195,20 @@ fn leader_view(statuses: &BTreeMap<NodeId, StatusReport>) -> Option<&StatusRepor
         .find(|s| s.leader && s.autopilot.is_some())
 }
 
+/// The demo, phase by phase; each phase returns what the summary reports.
 async fn script(cluster: &mut Cluster) -> Result<()> {
-    let started = Instant::now();
-    let events = Arc::new(Mutex::new(Events::default()));
     let view = View {
-        started,
-        events: Arc::clone(&events),
+        started: Instant::now(),
+        events: Arc::new(Mutex::new(Events::default())),
         live: std::io::stdout().is_terminal(),
         last_print: Mutex::new(None),
     };
-    let say = |text: String| {
-        if let Ok(mut e) = events.lock() {
-            e.0.push((started.elapsed(), text));
-        }
-    };
-
-    let members: String = (1..=3)
-        .map(|id| format!("{id}={}", cluster.addresses[&id]))
-        .collect::<Vec<_>>()
-        .join(",");
-    for id in 1..=3 {
-        cluster.spawn(id, Some(&members), None)?;
-    }
-    say("started nodes 1, 2 and 3 (3 voters)".into());
-    wait_until(cluster, Duration::from_secs(15), &view, |s| {
-        leader_view(s)
-            .filter(|l| {
-                voters(l).len() == 3 && l.autopilot.as_ref().is_some_and(|a| a["Healthy"] == true)
-            })
-            .map(|l| l.id)
-    })
-    .await?;
-    say("cluster healthy; a client writes a key every 20 ms".into());
-
-    // The client: writes and remembers what was acknowledged.
+    start_voters(cluster, &view).await?;
     let client = Arc::new(Mutex::new(Client::default()));
-    let writer = {
-        let client = Arc::clone(&client);
-        let addresses = cluster.addresses.clone();
-        tokio::spawn(async move {
-            let mut leader = None;
-            let mut i = 0u64;
-            loop {
-                if leader.is_none() {
-                    leader = leader_address(&addresses).await;
-                }
-                if let Some(address) = leader.clone() {
-                    let key = format!("key-{i}");
-                    let rpc = Rpc::Write(Request::Set {
-                        key: key.clone(),
-                        value: format!("value-{i}"),
-                    });
-                    let ok = matches!(call(&address, &rpc, RPC_TIMEOUT).await, Ok(Reply::Ok));
-                    if let Ok(mut c) = client.lock() {
-                        c.attempts += 1;
-                        if ok {
-                            c.acknowledged.push(key);
-                            c.last_ack = Some(Instant::now());
-                        }
-                    }
-                    if ok {
-                        i += 1;
-                    } else {
-                        leader = None;
-                    }
-                    // Every tenth round, read back an earlier acknowledged key.
-                    if ok && i.is_multiple_of(10) {
-                        let key = format!("key-{}", i / 2);
-                        let read = call(&address, &Rpc::Read(key.clone()), RPC_TIMEOUT).await;
-                        if let Ok(mut c) = client.lock() {
-                            c.reads += 1;
-                            let expected = format!("value-{}", i / 2);
-                            if !matches!(read, Ok(Reply::Value(Some(ref v))) if *v == expected) {
-                                c.stale_reads += 1;
-                            }
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
-
+    let writer = tokio::spawn(write_continuously(
+        Arc::clone(&client),
+        cluster.addresses.clone(),
+    ));
     // A freshly started autopilot waives the stabilization time until it has run that
     // long; wait it out so the joins below show it.
     let settle = Instant::now() + Duration::from_millis(2_500);
@@ -288,26 +216,109 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
         view.render(&cluster.statuses().await);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let promote_time = join_two(cluster, &view).await?;
+    let cleanup_time = kill_a_voter(cluster, &view).await?;
+    swap_policy(cluster, &view).await?;
+    let failover = kill_the_leader(cluster, &view, &client).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    writer.abort();
+    let audit = audit_writes(cluster, &client).await?;
+    view.force_render(&cluster.statuses().await);
+    summarise(&view, promote_time, cleanup_time, &failover, &audit);
+    if audit.lost > 0 {
+        bail!("{} acknowledged writes were lost", audit.lost);
+    }
+    Ok(())
+}
 
-    // Two servers join and are promoted once stable.
+/// Nodes 1, 2 and 3 start as voters; returns once the leader's autopilot sees them
+/// healthy.
+async fn start_voters(cluster: &mut Cluster, view: &View) -> Result<()> {
+    let members: String = (1..=3)
+        .map(|id| format!("{id}={}", cluster.addresses[&id]))
+        .collect::<Vec<_>>()
+        .join(",");
+    for id in 1..=3 {
+        cluster.spawn(id, Some(&members), None)?;
+    }
+    view.say("started nodes 1, 2 and 3 (3 voters)");
+    wait_until(cluster, Duration::from_secs(15), view, |s| {
+        leader_view(s)
+            .filter(|l| voters(l).len() == 3 && l.autopilot.as_ref().is_some_and(|a| a.healthy))
+            .map(|l| l.id)
+    })
+    .await?;
+    view.say("cluster healthy; a client writes a key every 20 ms");
+    Ok(())
+}
+
+/// The client: writes a key every 20 ms to whoever leads, remembers what was
+/// acknowledged, and every tenth write reads back an earlier one.
+async fn write_continuously(client: Arc<Mutex<Client>>, addresses: BTreeMap<NodeId, String>) {
+    let mut leader = None;
+    let mut i = 0u64;
+    loop {
+        if leader.is_none() {
+            leader = leader_address(&addresses).await;
+        }
+        if let Some(address) = leader.clone() {
+            let key = format!("key-{i}");
+            let rpc = Rpc::Write(Request::Set {
+                key: key.clone(),
+                value: format!("value-{i}"),
+            });
+            let ok = matches!(call(&address, &rpc, RPC_TIMEOUT).await, Ok(Reply::Ok));
+            if let Ok(mut c) = client.lock() {
+                c.attempts += 1;
+                if ok {
+                    c.acknowledged.push(key);
+                    c.last_ack = Some(Instant::now());
+                }
+            }
+            if ok {
+                i += 1;
+            } else {
+                leader = None;
+            }
+            if ok && i.is_multiple_of(10) {
+                let key = format!("key-{}", i / 2);
+                let read = call(&address, &Rpc::Read(key.clone()), RPC_TIMEOUT).await;
+                if let Ok(mut c) = client.lock() {
+                    c.reads += 1;
+                    let expected = format!("value-{}", i / 2);
+                    if !matches!(read, Ok(Reply::Value(Some(ref v))) if *v == expected) {
+                        c.stale_reads += 1;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Nodes 4 and 5 join as non-voters; returns how long until both were promoted.
+async fn join_two(cluster: &mut Cluster, view: &View) -> Result<Duration> {
     let join_peer = cluster.addresses[&1].clone();
     let joined = Instant::now();
     cluster.spawn(4, None, Some(&join_peer))?;
     cluster.spawn(5, None, Some(&join_peer))?;
-    say("nodes 4 and 5 join (non-voters until stable for 2 s)".into());
-    wait_until(cluster, Duration::from_secs(20), &view, |s| {
+    view.say("nodes 4 and 5 join (non-voters until stable for 2 s)");
+    wait_until(cluster, Duration::from_secs(20), view, |s| {
         leader_view(s)
             .filter(|l| voters(l).len() == 5)
             .map(|l| l.id)
     })
     .await?;
     let promote_time = joined.elapsed();
-    say(format!(
+    view.say(&format!(
         "nodes 4 and 5 promoted: 5 voters ({:.1} s after joining)",
         promote_time.as_secs_f64()
     ));
+    Ok(promote_time)
+}
 
-    // A voter that is not the leader dies.
+/// A voter that is not the leader dies; returns how long until autopilot removed it.
+async fn kill_a_voter(cluster: &mut Cluster, view: &View) -> Result<Duration> {
     let statuses = cluster.statuses().await;
     let leader = statuses
         .values()
@@ -320,21 +331,24 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
         .context("no victim")?;
     let killed = Instant::now();
     cluster.kill(victim).await;
-    say(format!("killed voter {victim} (SIGKILL)"));
+    view.say(&format!("killed voter {victim} (SIGKILL)"));
     let victim_id = victim.to_string();
-    wait_until(cluster, Duration::from_secs(20), &view, |s| {
+    wait_until(cluster, Duration::from_secs(20), view, |s| {
         leader_view(s)
             .filter(|l| !voters(l).contains(&victim_id) && voters(l).len() == 4)
             .map(|l| l.id)
     })
     .await?;
     let cleanup_time = killed.elapsed();
-    say(format!(
+    view.say(&format!(
         "voter {victim} detected failed and removed ({:.1} s); 4 voters, quorum kept",
         cleanup_time.as_secs_f64()
     ));
+    Ok(cleanup_time)
+}
 
-    // Swap the policy.
+/// The leader's policy is swapped for the `cautious` component, without a restart.
+async fn swap_policy(cluster: &mut Cluster, view: &View) -> Result<()> {
     let current = cluster
         .leader()
         .await
@@ -348,18 +362,30 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
     )
     .await
     {
-        Ok(Reply::Ok) => {
-            say("swapped the policy: stable -> cautious (component, no restart)".into())
-        }
+        Ok(Reply::Ok) => view.say("swapped the policy: stable -> cautious (component, no restart)"),
         Ok(other) => bail!("the policy swap was refused: {other:?}"),
         Err(e) => bail!("the policy swap failed: {e}"),
     }
-    wait_until(cluster, Duration::from_secs(10), &view, |s| {
+    wait_until(cluster, Duration::from_secs(10), view, |s| {
         leader_running(s, "cautious")
     })
     .await?;
+    Ok(())
+}
 
-    // The leader dies.
+/// How the cluster came through its leader's death.
+struct Failover {
+    elect_time: Duration,
+    resume_time: Duration,
+}
+
+/// The leader dies: a new one is elected, writes resume, the new leader's autopilot
+/// removes the old leader and runs the replicated policy.
+async fn kill_the_leader(
+    cluster: &mut Cluster,
+    view: &View,
+    client: &Mutex<Client>,
+) -> Result<Failover> {
     let old_leader = cluster
         .leader()
         .await
@@ -368,13 +394,13 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
     let acks_before = client.lock().map(|c| c.acknowledged.len()).unwrap_or(0);
     let leader_killed = Instant::now();
     cluster.kill(old_leader).await;
-    say(format!("killed the leader, node {old_leader}"));
-    let new_leader = wait_until(cluster, Duration::from_secs(20), &view, |s| {
+    view.say(&format!("killed the leader, node {old_leader}"));
+    let new_leader = wait_until(cluster, Duration::from_secs(20), view, |s| {
         leader_view(s).map(|l| l.id)
     })
     .await?;
     let elect_time = leader_killed.elapsed();
-    say(format!(
+    view.say(&format!(
         "node {new_leader} leads ({:.1} s); its autopilot takes over",
         elect_time.as_secs_f64()
     ));
@@ -395,32 +421,45 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
         view.render(&cluster.statuses().await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    say(format!(
+    view.say(&format!(
         "writes resumed {:.1} s after the leader died",
         resume_time.as_secs_f64()
     ));
     let old_id = old_leader.to_string();
-    wait_until(cluster, Duration::from_secs(20), &view, |s| {
+    wait_until(cluster, Duration::from_secs(20), view, |s| {
         leader_view(s)
             .filter(|l| !voters(l).contains(&old_id))
             .map(|l| l.id)
     })
     .await?;
-    say(format!(
+    view.say(&format!(
         "old leader {old_leader} removed by the new leader's autopilot"
     ));
-    wait_until(cluster, Duration::from_secs(10), &view, |s| {
+    wait_until(cluster, Duration::from_secs(10), view, |s| {
         leader_running(s, "cautious")
     })
     .await?;
-    say(format!(
+    view.say(&format!(
         "node {new_leader} runs the recorded policy: cautious (replicated policy record)"
     ));
+    Ok(Failover {
+        elect_time,
+        resume_time,
+    })
+}
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+/// What the client saw, and how many acknowledged writes are missing now.
+#[derive(Default)]
+struct Audit {
+    attempts: u64,
+    acknowledged: usize,
+    reads: u64,
+    failed_reads: u64,
+    lost: usize,
+}
 
-    // Stop writing; check every acknowledged write.
-    writer.abort();
+/// Reads every acknowledged key back from the leader.
+async fn audit_writes(cluster: &Cluster, client: &Mutex<Client>) -> Result<Audit> {
     let (acknowledged, attempts, reads, failed_reads) = client
         .lock()
         .map(|c| (c.acknowledged.clone(), c.attempts, c.reads, c.stale_reads))
@@ -435,8 +474,22 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
             _ => lost += 1,
         }
     }
-    let statuses = cluster.statuses().await;
-    view.force_render(&statuses);
+    Ok(Audit {
+        attempts,
+        acknowledged: acknowledged.len(),
+        reads,
+        failed_reads,
+        lost,
+    })
+}
+
+fn summarise(
+    view: &View,
+    promote_time: Duration,
+    cleanup_time: Duration,
+    failover: &Failover,
+    audit: &Audit,
+) {
     println!();
     println!("Summary");
     println!(
@@ -449,27 +502,26 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
     );
     println!(
         "  time to elect a new leader          : {:.1} s",
-        elect_time.as_secs_f64()
+        failover.elect_time.as_secs_f64()
     );
     println!(
         "  time until writes resumed           : {:.1} s",
-        resume_time.as_secs_f64()
+        failover.resume_time.as_secs_f64()
     );
-    println!("  writes attempted                    : {attempts}");
+    println!("  writes attempted                    : {}", audit.attempts);
     println!(
         "  writes acknowledged                 : {}",
-        acknowledged.len()
+        audit.acknowledged
     );
-    println!("  reads during the run                : {reads} ({failed_reads} failed or stale)");
-    println!("  acknowledged writes lost            : {lost}");
+    println!(
+        "  reads during the run                : {} ({} failed or stale)",
+        audit.reads, audit.failed_reads
+    );
+    println!("  acknowledged writes lost            : {}", audit.lost);
     println!(
         "  total                               : {:.1} s",
-        started.elapsed().as_secs_f64()
+        view.started.elapsed().as_secs_f64()
     );
-    if lost > 0 {
-        bail!("{lost} acknowledged writes were lost");
-    }
-    Ok(())
 }
 
 async fn leader_address_of(cluster: &Cluster) -> Option<String> {
@@ -486,6 +538,13 @@ struct View {
 }
 
 impl View {
+    /// Adds an event to the log under the live view.
+    fn say(&self, text: &str) {
+        if let Ok(mut events) = self.events.lock() {
+            events.0.push((self.started.elapsed(), text.to_owned()));
+        }
+    }
+
     fn render(&self, statuses: &BTreeMap<NodeId, StatusReport>) {
         // Not a terminal: a frame every 2 s is enough for a log.
         if !self.live {
@@ -529,57 +588,38 @@ impl View {
     }
 }
 
-fn table(leader: NodeId, state: &Value) -> String {
+fn table(leader: NodeId, state: &State) -> String {
+    let (name, version) = state.policy.as_ref().map_or(("?", ""), |p| {
+        (p.active.name.as_str(), p.active.version.as_str())
+    });
     let mut out = format!(
-        "Leader: node {leader}   Healthy: {}   Failure tolerance: {}   Policy: {} {}\n\n",
-        state["Healthy"],
-        state["FailureTolerance"],
-        state["Policy"]["Active"]["Name"].as_str().unwrap_or("?"),
-        state["Policy"]["Active"]["Version"].as_str().unwrap_or("")
+        "Leader: node {leader}   Healthy: {}   Failure tolerance: {}   Policy: {name} {version}\n\n",
+        state.healthy, state.failure_tolerance,
     );
     out.push_str(&format!(
         "{:<4} {:<16} {:<10} {:<10} {:<8} {:<13} {:<13} {:>7}\n",
         "ID", "Address", "Raft", "Type", "Healthy", "Stable for", "Last contact", "Index"
     ));
-    let now = Some(chrono::DateTime::<chrono::Utc>::from(
-        std::time::SystemTime::now(),
-    ));
-    let empty = serde_json::Map::new();
-    for (id, server) in state["Servers"].as_object().unwrap_or(&empty) {
-        let stable_for = server["Health"]["StableSince"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .zip(now)
-            .map(|(since, now)| {
-                format!(
-                    "{:.1} s",
-                    (now - since.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0
-                )
-            })
-            .unwrap_or_default();
-        let contact = server["Stats"]["LastContact"]
-            .as_i64()
-            .map_or_else(String::new, |ns| {
-                if ns < 0 {
-                    "unknown".into()
-                } else {
-                    format!("{:.1} ms", ns as f64 / 1e6)
-                }
-            });
+    let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    for (id, server) in &state.servers {
+        let stable_for = format!(
+            "{:.1} s",
+            (now - server.health.stable_since).num_milliseconds() as f64 / 1000.0
+        );
+        let contact = server.stats.last_contact.as_duration().map_or_else(
+            || "unknown".to_owned(),
+            |d| format!("{:.1} ms", d.as_secs_f64() * 1e3),
+        );
         out.push_str(&format!(
             "{:<4} {:<16} {:<10} {:<10} {:<8} {:<13} {:<13} {:>7}\n",
-            id,
-            server["Server"]["Address"].as_str().unwrap_or(""),
-            server["State"].as_str().unwrap_or(""),
-            server["Server"]["NodeType"].as_str().unwrap_or(""),
-            if server["Health"]["Healthy"] == true {
-                "yes"
-            } else {
-                "no"
-            },
+            id.as_str(),
+            server.server.address.as_str(),
+            server.state.as_str(),
+            server.server.node_type.as_str(),
+            if server.health.healthy { "yes" } else { "no" },
             stable_for,
             contact,
-            server["Stats"]["LastIndex"]
+            server.stats.last_index
         ));
     }
     out
