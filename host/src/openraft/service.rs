@@ -21,7 +21,7 @@ use crate::core::{
     Config, LastContact, NodeStatus, NodeType, Server, ServerId, ServerStats, State,
 };
 use crate::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
-use crate::runtime::{Application, Autopilot, PolicyRecord, PolicySource};
+use crate::runtime::{Application, Autopilot, PolicyRecord, PolicySource, StoreError};
 
 /// How one demo node is set up.
 #[derive(Debug, Clone)]
@@ -215,12 +215,12 @@ impl Application for DemoApplication {
         });
     }
 
-    async fn store_policy(&self, record: &PolicyRecord) -> Result<(), String> {
+    async fn store_policy(&self, record: &PolicyRecord) -> Result<(), StoreError> {
         self.raft
             .client_write(Request::SetPolicy(record.clone()))
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.into())
     }
 
     async fn stored_policy(&self) -> Option<PolicyRecord> {

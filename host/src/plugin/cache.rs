@@ -122,11 +122,11 @@ impl ArtifactCache {
         digest: &str,
         engine: &Engine,
         component: &Component,
-    ) -> anyhow::Result<()> {
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let bytes = component
             .serialize()
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
         let (artifact, checksum) = self.paths(digest, engine);
         // Write to temporary names, then rename: readers never see a partial file.
         let unique = format!("{}.{:?}", std::process::id(), std::thread::current().id());

@@ -14,6 +14,7 @@ mod inner;
 mod loops;
 mod membership;
 mod policy;
+#[cfg(feature = "testing")]
 pub mod sim;
 mod traits;
 mod warnings;
@@ -24,4 +25,4 @@ pub use builder::{AutopilotBuilder, DEFAULT_RECONCILE_INTERVAL, DEFAULT_UPDATE_I
 pub use clock::Clock;
 pub use membership::MembershipError;
 pub use policy::{PolicyRecord, PolicySource};
-pub use traits::{Application, Raft, RaftError};
+pub use traits::{Application, Raft, RaftError, StoreError};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::policy::PolicyRecord;
-use super::traits::{Application, Raft, RaftError};
+use super::traits::{Application, Raft, RaftError, StoreError};
 use crate::core::{
     Action, Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server,
     ServerId, ServerStats, State, Suffrage, apply_action,
@@ -477,10 +477,10 @@ impl Application for SimCluster {
         self.sim().states += 1;
     }
 
-    async fn store_policy(&self, record: &PolicyRecord) -> Result<(), String> {
+    async fn store_policy(&self, record: &PolicyRecord) -> Result<(), StoreError> {
         let mut sim = self.sim();
         if sim.leader.as_ref() != Some(&self.local) {
-            return Err("not the leader".to_owned());
+            return Err("not the leader".into());
         }
         sim.policy_record = Some(record.clone());
         Ok(())

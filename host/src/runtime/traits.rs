@@ -77,6 +77,10 @@ pub trait Raft: Send + Sync + 'static {
     fn is_leader(&self) -> impl Future<Output = bool> + Send;
 }
 
+/// Why the application could not store the policy record: any error of the
+/// application's own (`Box::new(e)`, or `.into()` from a `String` or `&str`).
+pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The service embedding autopilot.
 pub trait Application: Send + Sync + 'static {
     /// The autopilot configuration (`None`: autopilot does nothing this round).
@@ -116,12 +120,13 @@ pub trait Application: Send + Sync + 'static {
 
     /// Stores the policy record in the application's replicated state, so that the
     /// next leader runs the same policy (see [`Application::stored_policy`]). Called
-    /// before a swap takes effect; an error refuses the swap. The default stores
-    /// nothing (each leader then starts with its configured policy).
+    /// before a swap takes effect; an error (any error type of yours) refuses the
+    /// swap, and its message is in the refusal. The default stores nothing (each
+    /// leader then starts with its configured policy).
     fn store_policy(
         &self,
         _record: &PolicyRecord,
-    ) -> impl Future<Output = Result<(), String>> + Send {
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
     }
 
