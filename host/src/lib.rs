@@ -125,16 +125,19 @@
 //!
 //! # The parts
 //!
-//! - [`core`]: the sans-IO decisions. [`compute_state`](core::compute_state) builds a
-//!   [`State`] from gathered [`StateInputs`](core::StateInputs);
-//!   [`plan_reconcile`](core::plan_reconcile), [`plan_prune`](core::plan_prune) and
-//!   [`plan_add_server`](core::plan_add_server) turn it into [`Action`](core::Action)s.
-//! - [`runtime`]: the tokio shell around the core ([`Autopilot`], the traits).
-//! - [`plugin`]: the WebAssembly host that loads policy components ([`PluginHost`]).
+//! Everything is at the crate root, one path to each item:
+//!
+//! - the sans-IO decisions: [`compute_state`] builds a [`State`] from gathered
+//!   [`StateInputs`]; [`plan_reconcile`], [`plan_prune`] and [`plan_add_server`] turn
+//!   it into [`Action`]s; [`Policy`] is the placement policy's boundary and
+//!   [`check_decisions`] the safety rules every answer passes;
+//! - the tokio shell around them: [`Autopilot`], [`Raft`], [`Application`];
+//! - the WebAssembly host that loads policy components: [`PluginHost`],
+//!   [`ComponentPolicy`];
 //! - [`plan`]: the `autopilot plan` dry run over a JSON snapshot:
 //!
 //! ```
-//! use autopilot::core::StablePolicy;
+//! use autopilot::StablePolicy;
 //! use autopilot::plan::{parse_snapshot, plan_round};
 //!
 //! let snapshot = r#"{
@@ -153,23 +156,36 @@
 //! # Ok::<(), autopilot::plan::SnapshotError>(())
 //! ```
 
-pub mod core;
+mod core;
 #[cfg(feature = "sdk")]
 pub mod native;
 #[cfg(feature = "openraft")]
 pub mod openraft;
 pub mod plan;
-pub mod plugin;
-pub mod runtime;
+mod plugin;
+mod runtime;
 
-pub use crate::core::{
-    Config, LastContact, NodeStatus, NodeType, Policy, RaftConfiguration, RaftServer, Server,
-    ServerId, ServerStats, StablePolicy, State, Suffrage,
+// One path to each item: the core's types and functions, the runtime and the plugin
+// host all at the root.
+pub use crate::core::*;
+pub use crate::plugin::{
+    ArtifactCache, ComponentPolicy, DEFAULT_FUEL, POLICY_INTERFACE, PluginError, PluginHost,
+    PluginHostConfig, PluginLimits, PolicyInfo, engine_fingerprint, sha256_hex,
 };
-pub use crate::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
 pub use crate::runtime::{
-    Application, Autopilot, AutopilotBuilder, MembershipError, PolicySource, Raft, RaftError,
+    Application, Autopilot, AutopilotBuilder, Clock, Counters, DEFAULT_RECONCILE_INTERVAL,
+    DEFAULT_UPDATE_INTERVAL, MembershipError, PolicyRecord, PolicySource, PolicyWatch, Raft,
+    RaftError, Status, StoreError,
 };
+
+/// Test support (cargo feature `testing`): [`SimCluster`](testing::SimCluster), an
+/// in-memory cluster implementing [`Raft`] and [`Application`], with lag, failures,
+/// slow calls and leader changes to inject, for testing an embedding or a policy on
+/// tokio's paused clock.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use crate::runtime::sim::{Call, CallKind, SimCluster};
+}
 
 /// The shipped policy components, built from `promoters/` by the build script.
 #[cfg(feature = "openraft")]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use autopilot::core::StablePolicy;
+use autopilot::StablePolicy;
 use autopilot::plan::{parse_snapshot, plan_round};
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use autopilot::core::{
+use autopilot::{
     Action, Config, NodeStatus, NodeType, RaftChanges, RaftConfiguration, RaftServer, RaftState,
     Server, ServerHealth, ServerId, ServerState, ServerStats, State, Suffrage, find_failed_servers,
     plan_prune, plan_reconcile,
@@ -230,7 +230,7 @@ proptest! {
     }
 }
 
-fn arb_action() -> impl Strategy<Value = autopilot::core::Action> {
+fn arb_action() -> impl Strategy<Value = autopilot::Action> {
     (0u8..5, 0usize..14, 0u8..3).prop_map(|(kind, i, a)| {
         let address = format!("10.0.1.{a}:8300");
         match kind {
@@ -251,10 +251,10 @@ proptest! {
     ) {
         let mut one_by_one = case.raft.clone();
         for action in &actions {
-            autopilot::core::apply_action(&mut one_by_one, action);
+            autopilot::apply_action(&mut one_by_one, action);
         }
         let mut batch = case.raft.clone();
-        autopilot::core::apply_actions(&mut batch, &actions);
+        autopilot::apply_actions(&mut batch, &actions);
         prop_assert_eq!(batch, one_by_one);
     }
 }
@@ -262,8 +262,8 @@ proptest! {
 /// Random inputs for a state build: servers in a random Raft order with random
 /// suffrage, health inputs, and a previous state with random health and stability
 /// instants (some sharing an instant, some a second apart).
-fn arb_state_inputs() -> impl Strategy<Value = autopilot::core::StateInputs> {
-    use autopilot::core::{LastContact, StateInputs, Timestamp};
+fn arb_state_inputs() -> impl Strategy<Value = autopilot::StateInputs> {
+    use autopilot::{LastContact, StateInputs, Timestamp};
     use chrono::{DateTime, TimeDelta, Utc};
     (2usize..14)
         .prop_flat_map(|n| {
@@ -334,7 +334,7 @@ proptest! {
     /// tolerance counted from the servers.
     #[test]
     fn state_summary_matches_its_definitions(inputs in arb_state_inputs()) {
-        let state = autopilot::core::build_state(&inputs);
+        let state = autopilot::build_state(&inputs);
         let mut voters: Vec<ServerId> = state
             .servers
             .iter()
@@ -342,7 +342,7 @@ proptest! {
             .map(|(id, _)| id.clone())
             .collect();
         let healthy_voters = voters.iter().filter(|id| state.servers[*id].health.healthy).count();
-        autopilot::core::sort_servers(&mut voters, &state);
+        autopilot::sort_servers(&mut voters, &state);
         prop_assert_eq!(&state.voters, &voters);
         let leader = state
             .servers

@@ -9,11 +9,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autopilot::core::{
+use autopilot::{Application, Autopilot, Raft, RaftError};
+use autopilot::{
     Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server, ServerId,
     ServerStats, State, Suffrage,
 };
-use autopilot::runtime::{Application, Autopilot, Raft, RaftError};
 use tokio::time::sleep;
 
 /// The toy cluster: one Raft configuration, the application's view of liveness.

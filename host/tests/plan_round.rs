@@ -1,8 +1,8 @@
 //! Whole dry-run rounds through `plan_round`: state, reconcile, then pruning on the
 //! configuration reconcile leaves behind, and the JSON layout of the result.
 
-use autopilot::core::{Action, ServerId, StablePolicy};
 use autopilot::plan::{parse_snapshot, plan_round};
+use autopilot::{Action, ServerId, StablePolicy};
 use serde_json::{Value, json};
 
 /// Five servers led by `a`; `d` is a non-voter that has been healthy since 12:00, `e`

@@ -5,7 +5,7 @@
 //! Cases ported from hashicorp/raft-autopilot (MPL-2.0), raft_test.go;
 //! expectations rewritten as action lists.
 
-use autopilot::core::{
+use autopilot::{
     Action, AddServerError, RaftConfiguration, RaftServer, ServerId, Suffrage, plan_add_server,
     plan_remove_server,
 };

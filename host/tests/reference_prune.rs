@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use autopilot::core::{
+use autopilot::{
     Action, Config, FailedServers, NodeStatus, NodeType, PrunePlan, RaftConfiguration, RaftServer,
     RaftState, Server, ServerId, ServerState, StablePolicy, State, Suffrage, consult_filter,
     find_failed_servers, plan_prune,

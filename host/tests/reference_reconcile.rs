@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use RaftState::{Leader, NonVoter, Voter};
-use autopilot::core::{
+use autopilot::{
     Action, NodeStatus, RaftChanges, RaftState, ReconcileError, Server, ServerHealth, ServerId,
     ServerState, State, plan_reconcile,
 };

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use autopilot::core::{Action, Config, ServerId};
-use autopilot::runtime::sim::SimCluster;
-use autopilot::runtime::{Autopilot, Clock};
+use autopilot::testing::SimCluster;
+use autopilot::{Action, Config, ServerId};
+use autopilot::{Autopilot, Clock};
 
 /// Joins `d` at `offset` into a reconcile period and returns the time from the
 /// instant its window elapsed (stable-since + 10 s) to its promotion.

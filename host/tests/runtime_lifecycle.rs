@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use autopilot::core::{Action, ServerId};
-use autopilot::runtime::sim::{CallKind, SimCluster};
-use autopilot::runtime::{Autopilot, Status};
+use autopilot::testing::{CallKind, SimCluster};
+use autopilot::{Action, ServerId};
+use autopilot::{Autopilot, Status};
 
 mod common;
 use common::{advance, autopilot, config};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use autopilot::core::{Action, Config, ServerId};
-use autopilot::runtime::sim::{CallKind, SimCluster};
+use autopilot::testing::{CallKind, SimCluster};
+use autopilot::{Action, Config, ServerId};
 
 mod common;
 use common::{advance, autopilot, config};
@@ -181,7 +181,7 @@ async fn a_membership_change_is_not_acted_on_again_before_the_state_shows_it() {
         advance(Duration::from_millis(10)).await;
     }
     for _ in 0..10 {
-        ap.set_native_policy(std::sync::Arc::new(autopilot::core::StablePolicy));
+        ap.set_native_policy(std::sync::Arc::new(autopilot::StablePolicy));
         advance(Duration::from_millis(50)).await;
     }
     advance(Duration::from_secs(30)).await;

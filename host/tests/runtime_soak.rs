@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use autopilot::core::{Action, Config};
-use autopilot::runtime::Autopilot;
-use autopilot::runtime::sim::{CallKind, SimCluster};
+use autopilot::Autopilot;
+use autopilot::testing::{CallKind, SimCluster};
+use autopilot::{Action, Config};
 
 /// xorshift64*: deterministic randomness for a repeatable soak.
 struct Rng(u64);

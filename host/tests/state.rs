@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use autopilot::core::{
+use autopilot::{
     Config, Decisions, LastContact, NodeStatus, NodeType, Policy, PolicyFault, PolicyMetadata,
     RaftConfiguration, RaftServer, RaftState, Server, ServerHealth, ServerId, ServerState,
     ServerStats, StablePolicy, State, StateInputs, Suffrage, Timestamp, annotate, compute_state,

@@ -8,8 +8,8 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use autopilot::core::{Config, NodeType, State, compute_round, judged_node_types};
-use autopilot::plugin::{DEFAULT_FUEL, PluginError, PluginHost, PluginHostConfig, PluginLimits};
+use autopilot::{Config, NodeType, State, compute_round, judged_node_types};
+use autopilot::{DEFAULT_FUEL, PluginError, PluginHost, PluginHostConfig, PluginLimits};
 use autopilot_integration_tests as guests;
 use common::{measure, scenario, show};
 
@@ -94,7 +94,7 @@ fn main() {
     // How much of the budget the largest stable round uses: the least fuel it passes
     // with, found by bisection (fuel is deterministic, so one call per probe).
     let inputs = scenario(10_000);
-    let (state, _) = compute_round(&inputs, &autopilot::core::StablePolicy);
+    let (state, _) = compute_round(&inputs, &autopilot::StablePolicy);
     let judge: Vec<NodeType> = judged_node_types(&state);
     let (mut low, mut high) = (1u64, DEFAULT_FUEL);
     while high - low > high / 100 {

@@ -14,9 +14,9 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use autopilot::core::{Config, Policy, StablePolicy, compute_round};
 use autopilot::plan::plan_round;
-use autopilot::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
+use autopilot::{ArtifactCache, PluginHost, PluginHostConfig};
+use autopilot::{Config, Policy, StablePolicy, compute_round};
 use autopilot_integration_tests as guests;
 use common::{measure, peak_rss_kib, scenario, show};
 
@@ -41,7 +41,7 @@ fn main() {
         black_box(cached_host.load(&bytes).expect("cache load"));
     });
     let _ = std::fs::remove_dir_all(&cache_dir);
-    let empty = autopilot::core::State::default();
+    let empty = autopilot::State::default();
     let instantiate = measure(budget / 3, || {
         black_box(
             policy

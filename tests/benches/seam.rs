@@ -11,17 +11,17 @@ mod common;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use autopilot::core::{
+use autopilot::{PluginHost, PluginHostConfig};
+use autopilot::{
     Policy, StablePolicy, annotate, build_state, consult_decide, consult_decide_async,
     judged_node_types,
 };
-use autopilot::plugin::{PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use common::{measure, scenario, show};
 
 /// One round's state building and policy consultation, as the runtime's state
 /// update does it.
-fn round(policy: &dyn Policy, inputs: &autopilot::core::StateInputs) {
+fn round(policy: &dyn Policy, inputs: &autopilot::StateInputs) {
     let mut state = build_state(inputs);
     let judge = judged_node_types(&state);
     let decided = consult_decide(policy, &inputs.config, &state, &judge);
@@ -30,7 +30,7 @@ fn round(policy: &dyn Policy, inputs: &autopilot::core::StateInputs) {
 }
 
 /// The same, awaiting the policy's future (as the runtime does).
-async fn round_async(policy: &dyn Policy, inputs: &autopilot::core::StateInputs) {
+async fn round_async(policy: &dyn Policy, inputs: &autopilot::StateInputs) {
     let mut state = build_state(inputs);
     let judge = judged_node_types(&state);
     let decided = consult_decide_async(policy, &inputs.config, &state, &judge).await;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use autopilot::core::Config;
-use autopilot::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
-use autopilot::runtime::sim::SimCluster;
-use autopilot::runtime::{Autopilot, PolicySource};
+use autopilot::Config;
+use autopilot::testing::SimCluster;
+use autopilot::{ArtifactCache, PluginHost, PluginHostConfig};
+use autopilot::{Autopilot, PolicySource};
 use autopilot_integration_tests as guests;
 
 fn host(cache: &std::path::Path) -> PluginHost {

@@ -1,7 +1,7 @@
 //! Loading components: what the host accepts, and the named reason for everything it
 //! refuses; the artifact cache.
 
-use autopilot::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig};
+use autopilot::{ArtifactCache, PluginError, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 
 fn host() -> PluginHost {
@@ -21,7 +21,7 @@ fn loads_the_stable_component_and_reads_its_metadata() {
     let policy = host().load(&bytes).expect("stable loads");
     assert_eq!(policy.info().name, "stable");
     assert_eq!(policy.info().version, "0.1.0");
-    assert_eq!(policy.info().digest, autopilot::plugin::sha256_hex(&bytes));
+    assert_eq!(policy.info().digest, autopilot::sha256_hex(&bytes));
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn refuses_a_component_that_imports_the_filesystem() {
 fn refuses_a_component_over_the_size_limit_before_compiling_it() {
     let bytes = guests::component(guests::STABLE_PROMOTER);
     let host = PluginHost::new(PluginHostConfig {
-        limits: autopilot::plugin::PluginLimits {
+        limits: autopilot::PluginLimits {
             component_bytes: bytes.len() - 1,
             ..Default::default()
         },
@@ -135,10 +135,7 @@ fn caches_compiled_artifacts_and_survives_a_corrupt_one() {
         .expect("name")
         .to_string_lossy()
         .into_owned();
-    assert!(
-        name.starts_with(&autopilot::plugin::sha256_hex(&bytes)),
-        "{name}"
-    );
+    assert!(name.starts_with(&autopilot::sha256_hex(&bytes)), "{name}");
 
     host.load(&bytes).expect("second load from the cache");
 

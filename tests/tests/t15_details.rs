@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use autopilot::core::{Config, NodeStatus, RaftState, Server, ServerState, State};
-use autopilot::plugin::{PluginHost, PluginHostConfig};
+use autopilot::{Config, NodeStatus, RaftState, Server, ServerState, State};
+use autopilot::{PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use autopilot_sdk::testing::StateBuilder;
 use autopilot_sdk::{Metadata, Policy, PolicyError, Timestamp};
@@ -155,7 +155,7 @@ fn a_policy_of_the_previous_contract_still_runs_and_always_gets_details() {
             server: learner,
             state: RaftState::NonVoter,
             stats: Default::default(),
-            health: autopilot::core::ServerHealth {
+            health: autopilot::ServerHealth {
                 healthy: true,
                 stable_since: now - chrono::TimeDelta::seconds(60),
             },
@@ -174,7 +174,7 @@ fn a_policy_of_the_previous_contract_still_runs_and_always_gets_details() {
     );
     assert_eq!(decisions.changes.promotions, vec!["node-2".into()]);
 
-    let failed = autopilot::core::FailedServers {
+    let failed = autopilot::FailedServers {
         stale_non_voters: vec!["gone".into()],
         ..Default::default()
     };
@@ -197,7 +197,7 @@ fn waiting_state(now: chrono::DateTime<chrono::Utc>, healthy_for: i64) -> State 
             server: learner,
             state: RaftState::NonVoter,
             stats: Default::default(),
-            health: autopilot::core::ServerHealth {
+            health: autopilot::ServerHealth {
                 healthy: true,
                 stable_since: now - chrono::TimeDelta::seconds(healthy_for),
             },

@@ -2,9 +2,9 @@
 //! named error, and the next round with a well-behaved policy succeeds in the same
 //! process (and the same host).
 
-use autopilot::core::{Action, StablePolicy};
 use autopilot::plan::{parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
+use autopilot::{Action, StablePolicy};
+use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use serde_json::{Value, json};
 

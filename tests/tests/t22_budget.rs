@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use autopilot::core::{Config, State};
-use autopilot::plugin::{
+use autopilot::{
     ArtifactCache, ComponentPolicy, PluginError, PluginHost, PluginHostConfig, PluginLimits,
 };
+use autopilot::{Config, State};
 use autopilot_integration_tests as guests;
 
 fn adversary(limits: PluginLimits) -> ComponentPolicy {
@@ -106,7 +106,7 @@ fn the_same_call_needs_the_same_fuel_idle_and_under_load() {
 
 #[test]
 fn a_call_out_of_fuel_says_so_and_the_next_call_runs() {
-    let policy = with_fuel(autopilot::plugin::DEFAULT_FUEL);
+    let policy = with_fuel(autopilot::DEFAULT_FUEL);
     let looping = Config {
         ext: serde_json::json!("loop"),
         ..Config::default()

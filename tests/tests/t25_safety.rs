@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use autopilot::core::{
+use autopilot::plan::{parse_snapshot, plan_round};
+use autopilot::testing::SimCluster;
+use autopilot::{
     Action, Config, Decisions, NodeType, Policy, PolicyFault, PolicyMetadata, StablePolicy, State,
 };
-use autopilot::plan::{parse_snapshot, plan_round};
-use autopilot::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
-use autopilot::runtime::sim::SimCluster;
-use autopilot::runtime::{Autopilot, PolicySource};
+use autopilot::{ArtifactCache, PluginHost, PluginHostConfig};
+use autopilot::{Autopilot, PolicySource};
 use autopilot_integration_tests as guests;
 use serde_json::json;
 
@@ -136,7 +136,7 @@ fn a_safe_upgrade_shape_passes_the_rules() {
     decisions.changes.promotions = vec!["d".into()];
     decisions.changes.demotions = vec!["b".into()];
     assert_eq!(
-        autopilot::core::check_decisions(&inputs.config, &state, &decisions),
+        autopilot::check_decisions(&inputs.config, &state, &decisions),
         Ok(())
     );
 }
@@ -279,7 +279,7 @@ async fn a_native_policy_obeys_the_same_rules_and_is_rolled_back() {
     assert!(
         status.history.iter().any(|e| matches!(
             e,
-            autopilot::core::PolicyEvent::RolledBack { reason, .. }
+            autopilot::PolicyEvent::RolledBack { reason, .. }
                 if reason.contains("unsafe answer: it demotes the leader")
         )),
         "{:?}",

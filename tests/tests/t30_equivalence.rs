@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use autopilot::core::{
+use autopilot::plan::plan_round;
+use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig};
+use autopilot::{
     Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server, ServerHealth,
     ServerId, ServerState, ServerStats, StablePolicy, State, StateInputs, Suffrage, compute_state,
 };
-use autopilot::plan::plan_round;
-use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
@@ -115,7 +115,7 @@ fn inputs(
                 id(i),
                 ServerState {
                     server: Server::new(id(i), "old:1", NodeStatus::Alive),
-                    state: autopilot::core::RaftState::Voter,
+                    state: autopilot::RaftState::Voter,
                     stats: ServerStats::default(),
                     health: ServerHealth {
                         healthy,

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autopilot::core::{
+use autopilot::testing::{CallKind, SimCluster};
+use autopilot::{ArtifactCache, PluginError, PluginHost, PluginHostConfig, sha256_hex};
+use autopilot::{Autopilot, PolicySource};
+use autopilot::{
     Config, Decisions, FailedServers, NodeType, Policy, PolicyEvent, PolicyFault, PolicyMetadata,
     StablePolicy, State,
 };
-use autopilot::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig, sha256_hex};
-use autopilot::runtime::sim::{CallKind, SimCluster};
-use autopilot::runtime::{Autopilot, PolicySource};
 use autopilot_integration_tests as guests;
 
 fn config() -> Config {

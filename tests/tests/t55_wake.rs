@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use autopilot::core::{Action, Config, ServerId};
-use autopilot::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
-use autopilot::runtime::sim::SimCluster;
-use autopilot::runtime::{Autopilot, Clock, PolicySource};
+use autopilot::testing::SimCluster;
+use autopilot::{Action, Config, ServerId};
+use autopilot::{ArtifactCache, PluginHost, PluginHostConfig};
+use autopilot::{Autopilot, Clock, PolicySource};
 use autopilot_integration_tests as guests;
 
 fn host() -> PluginHost {
@@ -74,9 +74,9 @@ async fn a_policy_with_its_own_window_is_acted_on_when_it_ends() {
 /// A policy that always asks to be woken a nanosecond later.
 struct Restless;
 
-impl autopilot::core::Policy for Restless {
-    fn metadata(&self) -> autopilot::core::PolicyMetadata {
-        autopilot::core::PolicyMetadata {
+impl autopilot::Policy for Restless {
+    fn metadata(&self) -> autopilot::PolicyMetadata {
+        autopilot::PolicyMetadata {
             name: "restless".into(),
             version: "1".into(),
         }
@@ -85,10 +85,10 @@ impl autopilot::core::Policy for Restless {
     fn decide(
         &self,
         config: &Config,
-        state: &autopilot::core::State,
-        judge: &[autopilot::core::NodeType],
-    ) -> Result<autopilot::core::Decisions, autopilot::core::PolicyFault> {
-        let mut decisions = autopilot::core::StablePolicy::decisions(config, state, judge);
+        state: &autopilot::State,
+        judge: &[autopilot::NodeType],
+    ) -> Result<autopilot::Decisions, autopilot::PolicyFault> {
+        let mut decisions = autopilot::StablePolicy::decisions(config, state, judge);
         decisions.wake_at = Some(state.now + chrono::TimeDelta::nanoseconds(1));
         Ok(decisions)
     }

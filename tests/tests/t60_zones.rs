@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use autopilot::core::Action;
+use autopilot::Action;
 use autopilot::plan::{Plan, parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
+use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use autopilot_sdk::testing::StateBuilder;
 use autopilot_sdk::{RaftState, Timestamp};
@@ -81,7 +81,7 @@ fn run(rows: &[Row], ext: Value) -> Plan {
 }
 
 fn node_type(plan: &Plan, id: &str) -> String {
-    plan.state.servers[&autopilot::core::ServerId::from(id)]
+    plan.state.servers[&autopilot::ServerId::from(id)]
         .server
         .node_type
         .to_string()

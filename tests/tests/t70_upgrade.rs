@@ -5,9 +5,9 @@
 
 use std::sync::OnceLock;
 
-use autopilot::core::Action;
+use autopilot::Action;
 use autopilot::plan::{Plan, parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
+use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use serde_json::{Value, json};
 
@@ -270,9 +270,9 @@ fn upgrades_can_be_disabled() {
 async fn an_upgrade_on_the_simulated_cluster() {
     use std::time::Duration;
 
-    use autopilot::core::Config;
-    use autopilot::runtime::sim::SimCluster;
-    use autopilot::runtime::{Autopilot, PolicySource};
+    use autopilot::Config;
+    use autopilot::testing::SimCluster;
+    use autopilot::{Autopilot, PolicySource};
 
     let config = Config {
         min_quorum: 3,
@@ -337,7 +337,7 @@ async fn an_upgrade_on_the_simulated_cluster() {
     );
     let config = sim.raft_configuration();
     for server in &config.servers {
-        let votes = server.suffrage == autopilot::core::Suffrage::Voter;
+        let votes = server.suffrage == autopilot::Suffrage::Voter;
         assert_eq!(votes, server.id.as_str().starts_with('n'), "{server:?}");
     }
 }

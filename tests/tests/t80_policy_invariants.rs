@@ -4,9 +4,9 @@
 
 use std::sync::OnceLock;
 
-use autopilot::core::Action;
+use autopilot::Action;
 use autopilot::plan::{parse_snapshot, plan_round};
-use autopilot::plugin::{ComponentPolicy, PluginHost, PluginHostConfig};
+use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
 use proptest::prelude::*;
 use serde_json::json;

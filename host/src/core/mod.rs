@@ -3,22 +3,22 @@
 //! here is a pure function of its inputs and a `now` passed in; nothing reads a clock,
 //! performs I/O or knows about tokio, Raft engines or WebAssembly.
 
-pub mod action;
-pub mod changes;
-pub mod compute;
-pub mod config;
-pub mod ids;
-pub mod json;
-pub mod membership;
-pub mod policy;
-pub mod policy_status;
-pub mod prune;
-pub mod reconcile;
-pub mod safety;
-pub mod server;
-pub mod state;
-pub mod text;
-pub mod time;
+pub(crate) mod action;
+pub(crate) mod changes;
+pub(crate) mod compute;
+pub(crate) mod config;
+pub(crate) mod ids;
+pub(crate) mod json;
+pub(crate) mod membership;
+pub(crate) mod policy;
+pub(crate) mod policy_status;
+pub(crate) mod prune;
+pub(crate) mod reconcile;
+pub(crate) mod safety;
+pub(crate) mod server;
+pub(crate) mod state;
+pub(crate) mod text;
+pub(crate) mod time;
 
 pub use action::Action;
 pub use changes::{FailedServers, RaftChanges};

@@ -15,7 +15,7 @@ mod loops;
 mod membership;
 mod policy;
 #[cfg(feature = "testing")]
-pub mod sim;
+pub(crate) mod sim;
 mod traits;
 mod warnings;
 

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use autopilot::core::Config;
-use autopilot::runtime::Autopilot;
-use autopilot::runtime::sim::SimCluster;
+use autopilot::Autopilot;
+use autopilot::Config;
+use autopilot::testing::SimCluster;
 
 /// The tests' config: the defaults with a MinQuorum of 3.
 pub fn config() -> Config {

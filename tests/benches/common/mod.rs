@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use autopilot::core::{
+use autopilot::{
     Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server, ServerId,
     ServerStats, StablePolicy, StateInputs, Suffrage, compute_state,
 };

@@ -11,9 +11,9 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod node;
 
-use autopilot::core::StablePolicy;
+use autopilot::StablePolicy;
 use autopilot::plan::{parse_snapshot, plan_round, render_table};
-use autopilot::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig};
+use autopilot::{ArtifactCache, PluginError, PluginHost, PluginHostConfig};
 
 /// Autopilot for Raft clusters.
 #[derive(Debug, Parser)]
