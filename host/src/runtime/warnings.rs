@@ -60,27 +60,24 @@ impl Warnings {
 
     /// Records the servers that have `cause` now (each with the node type involved,
     /// where there is one) and logs a warning for each that did not have it last
-    /// time. Returns the servers warned about.
+    /// time.
     pub(crate) fn observe(
         &self,
         cause: Cause,
         now: impl IntoIterator<Item = (ServerId, Option<NodeType>)>,
-    ) -> Vec<ServerId> {
+    ) {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let before = current.remove(&cause).unwrap_or_default();
         let mut after = BTreeSet::new();
-        let mut warned = Vec::new();
         for (id, node_type) in now {
             if !before.contains(&id) {
                 log(cause, &id, node_type.as_ref());
-                warned.push(id.clone());
             }
             after.insert(id);
         }
         if !after.is_empty() {
             current.insert(cause, after);
         }
-        warned
     }
 }
 
