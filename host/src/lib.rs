@@ -157,8 +157,6 @@
 //! ```
 
 mod core;
-#[cfg(feature = "sdk")]
-pub mod native;
 #[cfg(feature = "openraft")]
 pub mod openraft;
 pub mod plan;
@@ -185,10 +183,4 @@ pub use crate::runtime::{
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use crate::runtime::sim::{Call, CallKind, SimCluster};
-}
-
-/// The shipped policy components, built from `promoters/` by the build script.
-#[cfg(feature = "openraft")]
-pub mod components {
-    include!(concat!(env!("OUT_DIR"), "/promoters.rs"));
 }

@@ -79,6 +79,8 @@ pub mod bindings {
 #[doc(hidden)]
 pub mod guest;
 mod helpers;
+#[cfg(feature = "native")]
+pub mod native;
 mod policy;
 pub mod testing;
 mod types;

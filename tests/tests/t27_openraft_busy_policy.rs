@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use autopilot::openraft::{DemoNode, NodeId, NodeOptions};
+use autopilot_cli::{DemoNode, NodeId, NodeOptions};
 use autopilot_integration_tests as guests;
 use openraft::ServerState;
 

@@ -137,7 +137,7 @@ fn same_as_native(servers: &[Gen]) -> Result<(), TestCaseError> {
     let component = plan_round(&inputs, zones());
     let native = plan_round(
         &inputs,
-        &autopilot::native::SdkPolicy(redundancy_zones_promoter::RedundancyZones),
+        &autopilot_sdk::native::SdkPolicy(redundancy_zones_promoter::RedundancyZones),
     );
     prop_assert!(native.faults.is_empty(), "{:?}", native.faults);
     prop_assert_eq!(&native.actions, &component.actions);

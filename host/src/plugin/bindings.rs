@@ -5,7 +5,7 @@
 
 wasmtime::component::bindgen!({
     world: "promoter",
-    path: "../wit",
+    path: "wit",
 });
 
 pub use self::autopilot::promoter::types as wit;

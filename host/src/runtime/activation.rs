@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use super::autopilot::Autopilot;
+use super::executor::{WorkError, off_executor};
 use super::policy::{PolicyRecord, PolicySlot, PolicySource};
 use super::traits::{Application, Raft};
 use crate::core::{
@@ -154,10 +155,10 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
         }
         let host = self.plugin_host();
         let loader_failed =
-            |panic: String| PluginError::Host(format!("the policy loader panicked: {panic}"));
+            |error: WorkError| PluginError::Host(format!("the policy loader failed: {error}"));
         // Reading and compiling happen beside the rounds (the loading thread can take
         // a while on a cold cache); only the dry run takes the policy lane.
-        let (policy, bytes) = super::executor::off_executor(move || {
+        let (policy, bytes) = off_executor(move || {
             let host = host?;
             match source {
                 PolicySource::Path(path) => host.load_file_with_bytes(&path),

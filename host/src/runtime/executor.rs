@@ -29,6 +29,20 @@ use crate::core::{
     State, consult_decide, consult_decide_async, consult_filter, consult_filter_async,
 };
 
+/// Why a piece of work run off the executor did not come back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WorkError {
+    /// It panicked, with this message.
+    #[error("{0}")]
+    Panicked(String),
+    /// Its task was cancelled (the runtime is shutting down).
+    #[error("the task was cancelled")]
+    Cancelled,
+    /// A yielding call's future went missing between polls.
+    #[error("the policy call was lost")]
+    Lost,
+}
+
 /// One autopilot's lane for policy work: at most one piece runs at a time, so a
 /// policy never occupies more than one core of the node, whoever asks (the state
 /// updater, a round, a swap's dry run).
@@ -44,7 +58,7 @@ impl PolicyLane {
     pub(crate) async fn run_yielding<T: Send + 'static>(
         &self,
         work: Pin<Box<dyn Future<Output = T> + Send>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, WorkError> {
         let turn = Arc::clone(&self.0).lock_owned().await;
         let mut work = Some(work);
         let mut polls = 0u32;
@@ -69,7 +83,7 @@ impl PolicyLane {
                 })
                 .await
             }
-            (None, None) => Err("the policy call was lost".to_owned()),
+            (None, None) => Err(WorkError::Lost),
         }
     }
 
@@ -79,7 +93,7 @@ impl PolicyLane {
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, WorkError> {
         let turn = Arc::clone(&self.0).lock_owned().await;
         off_executor(move || {
             let result = work();
@@ -103,12 +117,12 @@ const INLINE_SERVERS: usize = 1_024;
 /// message.
 pub(crate) async fn off_executor<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, WorkError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         if e.is_panic() {
-            panic_message(&*e.into_panic())
+            WorkError::Panicked(panic_message(&*e.into_panic()))
         } else {
-            "the task was cancelled".to_owned()
+            WorkError::Cancelled
         }
     })
 }
@@ -192,9 +206,9 @@ pub(crate) async fn filter(
                 consult_filter_async(&*policy, &config, &state, &failed).await
             }))
             .await
-            .unwrap_or_else(|message| Consulted {
+            .unwrap_or_else(|error| Consulted {
                 answer: offered,
-                fault: Some(panicked(&message)),
+                fault: Some(panicked(&error.to_string())),
             });
     }
     lane.run(move || {
@@ -207,8 +221,8 @@ pub(crate) async fn filter(
         })
     })
     .await
-    .unwrap_or_else(|message| Consulted {
+    .unwrap_or_else(|error| Consulted {
         answer: FailedServers::default(),
-        fault: Some(panicked(&message)),
+        fault: Some(panicked(&error.to_string())),
     })
 }

@@ -12,10 +12,10 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use super::autopilot::Status;
 use super::execute::execute;
-use super::executor::{self, off_executor};
+use super::executor::{self, WorkError, off_executor};
 use super::inner::Inner;
 use super::policy::PolicySlot;
-use super::traits::{Application, Raft};
+use super::traits::{Application, Raft, RaftError};
 use super::warnings::Cause;
 use crate::core::{
     Config, Consulted, Decisions, LastContact, NodeStatus, NodeType, PolicyFault, RaftState,
@@ -119,12 +119,29 @@ fn changed(before: &State, after: &State) -> bool {
             })
 }
 
+/// Why a state update produced no state (logged and counted; the loop goes on).
+#[derive(Debug, thiserror::Error)]
+enum StateError {
+    /// `Application::autopilot_config` returned `None`.
+    #[error("the application gave no autopilot configuration")]
+    NoConfig,
+    /// `Raft::configuration` failed.
+    #[error("cannot read the Raft configuration: {0}")]
+    Configuration(RaftError),
+    /// `Raft::last_term` failed.
+    #[error("cannot read the last Raft term: {0}")]
+    LastTerm(RaftError),
+    /// Building a large state on the blocking pool failed.
+    #[error("building the state failed: {0}")]
+    Build(WorkError),
+}
+
 /// Gathers the inputs, then builds the state and asks the policy (off the executor).
 /// Returns the state and the policy's fault, if any.
 async fn next_state<R: Raft, A: Application>(
     inner: &Inner<R, A>,
     slot: &PolicySlot,
-) -> Result<(State, Vec<PolicyFault>), String> {
+) -> Result<(State, Vec<PolicyFault>), StateError> {
     let now = inner.clock.now();
     let first_state_time = *inner
         .first_state_time
@@ -135,7 +152,7 @@ async fn next_state<R: Raft, A: Application>(
         .app
         .autopilot_config()
         .await
-        .ok_or("the application gave no autopilot configuration")?;
+        .ok_or(StateError::NoConfig)?;
     {
         let mut last = inner
             .last_config
@@ -150,17 +167,13 @@ async fn next_state<R: Raft, A: Application>(
         .raft
         .configuration()
         .await
-        .map_err(|e| format!("cannot read the Raft configuration: {e}"))?;
+        .map_err(StateError::Configuration)?;
     let known_servers = inner.app.known_servers().await;
     let leader_address = inner.raft.leader_address().await;
     let leader = leader_id(&known_servers, &raft_config, leader_address.as_deref());
     let latest_index = inner.raft.last_index().await;
     let is_leader = inner.raft.is_leader().await;
-    let last_term = inner
-        .raft
-        .last_term()
-        .await
-        .map_err(|e| format!("cannot read the last Raft term: {e}"))?;
+    let last_term = inner.raft.last_term().await.map_err(StateError::LastTerm)?;
     let alive: BTreeMap<ServerId, Server> = known_servers
         .iter()
         .filter(|(_, s)| s.node_status != NodeStatus::Left)
@@ -214,7 +227,9 @@ async fn next_state<R: Raft, A: Application>(
     // A large cluster's state is built on the blocking pool (about 1 µs a server).
     let config = inputs.config.clone();
     let state = if inputs.raft_config.servers.len() > INLINE_BUILD_LIMIT {
-        off_executor(move || build_state(&inputs)).await?
+        off_executor(move || build_state(&inputs))
+            .await
+            .map_err(StateError::Build)?
     } else {
         build_state(&inputs)
     };

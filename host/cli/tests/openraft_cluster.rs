@@ -2,14 +2,12 @@
 //! servers are promoted, a dead voter is cleaned up, autopilot continues on the new
 //! leader after the leader dies, and no acknowledged write is lost.
 
-#![cfg(feature = "openraft")]
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autopilot::openraft::network::{Reply, Rpc, call};
-use autopilot::openraft::{DemoNode, NodeId, NodeOptions, Request};
+use autopilot_cli::network::{Reply, Rpc, call};
+use autopilot_cli::{DemoNode, NodeId, NodeOptions, Request};
 use openraft::ServerState;
 
 fn free_port() -> SocketAddr {
@@ -194,7 +192,7 @@ async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
     let (mut nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
     let swap = call(
         leader.address(),
-        &Rpc::SetPolicy(autopilot::components::UPGRADE_MIGRATION.to_vec()),
+        &Rpc::SetPolicy(autopilot_cli::components::UPGRADE_MIGRATION.to_vec()),
         Duration::from_secs(10),
     )
     .await

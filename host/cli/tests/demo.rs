@@ -1,8 +1,6 @@
 //! `autopilot demo` end to end: separate node processes on loopback, the live view and
 //! a summary with no acknowledged write lost.
 
-#![cfg(feature = "openraft")]
-
 use std::process::Command;
 
 #[test]

@@ -1,17 +1,18 @@
 //! Builds the shipped policy components (`promoters/`) for `wasm32-wasip2` with a
-//! nested cargo, so the `autopilot` binary can carry them for `autopilot demo`.
+//! nested cargo, so the `autopilot` command can carry them for `autopilot demo`.
 
-#[path = "../tools/wasm_build.rs"]
+#[path = "../../tools/wasm_build.rs"]
 mod wasm_build;
 
 use std::path::PathBuf;
 
 fn main() {
-    if std::env::var_os("CARGO_FEATURE_OPENRAFT").is_none() {
-        return;
-    }
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest.parent().expect("host/ has a parent").to_owned();
+    let root = manifest
+        .ancestors()
+        .nth(2)
+        .expect("host/cli/ is two levels down")
+        .to_owned();
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     // Shared with the integration tests' build.
     let target = wasm_build::guests_target(&out);

@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::PolicyRecord;
+use autopilot::PolicyRecord;
 
 /// A node id in openraft (the autopilot `ServerId` is its decimal spelling).
 pub type NodeId = u64;

@@ -1,40 +1,68 @@
-//! `runtime::Raft` over an openraft node. Non-voters are learners; demoting keeps the
-//! server as a learner; removing takes it out entirely. openraft 0.9 has no leadership
-//! transfer; the closest *safe* equivalent is to refuse it (see
-//! `transfer_leadership`), so a policy's transfer is reported as unsupported and the
-//! leader stays.
+//! Autopilot on openraft (cargo feature `openraft`, openraft 0.9): [`OpenraftNode`]
+//! implements autopilot's [`Raft`] over an `openraft::Raft` of any type configuration
+//! whose nodes are [`BasicNode`]s (an address each) and whose client writes answer
+//! through openraft's default responder (as `declare_raft_types!` sets them up). Autopilot's server id is the
+//! openraft node id's text (`"3"` for node 3).
+//!
+//! Non-voters are learners; demoting keeps the server as a learner; removing takes it
+//! out entirely. openraft 0.9 has no leadership transfer; the closest *safe*
+//! equivalent is to refuse it (see `transfer_leadership`), so a policy's transfer is
+//! reported as unsupported and the leader stays.
+//!
+//! ```no_run
+//! # async fn demo(raft: openraft::Raft<MyTypeConfig>, service: impl autopilot::Application) {
+//! use autopilot::Autopilot;
+//! use autopilot::openraft::OpenraftNode;
+//!
+//! let autopilot = Autopilot::builder(OpenraftNode::new(raft), service).build();
+//! # }
+//! # use std::io::Cursor;
+//! # openraft::declare_raft_types!(MyTypeConfig: D = String, R = String);
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::str::FromStr;
 
-use openraft::{BasicNode, ChangeMembers, Raft as OpenRaft, ServerState};
+use openraft::impls::OneshotResponder;
+use openraft::{BasicNode, ChangeMembers, Raft as OpenRaft, RaftTypeConfig, ServerState};
 
-use super::types::{NodeId, TypeConfig};
 use crate::core::{RaftConfiguration, RaftServer, ServerId, Suffrage};
 use crate::runtime::{Raft, RaftError};
 
 /// An openraft node as autopilot's [`Raft`].
-#[derive(Clone)]
-pub struct OpenraftNode {
-    raft: OpenRaft<TypeConfig>,
+pub struct OpenraftNode<C: RaftTypeConfig> {
+    raft: OpenRaft<C>,
 }
 
-impl OpenraftNode {
+impl<C: RaftTypeConfig> Clone for OpenraftNode<C> {
+    fn clone(&self) -> Self {
+        Self {
+            raft: self.raft.clone(),
+        }
+    }
+}
+
+impl<C: RaftTypeConfig> OpenraftNode<C> {
     /// Wraps a running openraft node.
-    pub fn new(raft: OpenRaft<TypeConfig>) -> Self {
+    pub fn new(raft: OpenRaft<C>) -> Self {
         Self { raft }
     }
 
     /// The wrapped node.
-    pub fn raft(&self) -> &OpenRaft<TypeConfig> {
+    pub fn raft(&self) -> &OpenRaft<C> {
         &self.raft
     }
 }
 
-/// The openraft id of an autopilot server id.
-pub fn node_id(id: &ServerId) -> Result<NodeId, RaftError> {
-    id.as_str().parse().map_err(|_| {
-        RaftError::Rejected(format!("server id {id} is not a numeric openraft node id"))
-    })
+/// The openraft node id of an autopilot server id (its text parsed, e.g. `"3"` → 3).
+///
+/// # Errors
+/// [`RaftError::Rejected`] when the id does not parse as a node id.
+pub fn node_id<N: FromStr>(id: &ServerId) -> Result<N, RaftError> {
+    id.as_str()
+        .parse()
+        .map_err(|_| RaftError::Rejected(format!("server id {id} is not an openraft node id")))
 }
 
 fn raft_error(e: impl std::fmt::Display) -> RaftError {
@@ -46,20 +74,26 @@ fn raft_error(e: impl std::fmt::Display) -> RaftError {
     }
 }
 
-impl OpenraftNode {
-    fn members(&self) -> (BTreeSet<NodeId>, BTreeMap<NodeId, BasicNode>) {
+impl<C: RaftTypeConfig<Node = BasicNode>> OpenraftNode<C> {
+    fn members(&self) -> (BTreeSet<C::NodeId>, BTreeMap<C::NodeId, BasicNode>) {
         let metrics = self.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let nodes: BTreeMap<NodeId, BasicNode> =
-            membership.nodes().map(|(id, n)| (*id, n.clone())).collect();
+        let voters: BTreeSet<C::NodeId> = membership.voter_ids().collect();
+        let nodes: BTreeMap<C::NodeId, BasicNode> = membership
+            .nodes()
+            .map(|(id, n)| (id.clone(), n.clone()))
+            .collect();
         (voters, nodes)
     }
 }
 
-impl Raft for OpenraftNode {
+impl<C> Raft for OpenraftNode<C>
+where
+    C: RaftTypeConfig<Node = BasicNode, Responder = OneshotResponder<C>>,
+    C::NodeId: FromStr + Display,
+{
     async fn add_nonvoter(&self, id: &ServerId, address: &str) -> Result<(), RaftError> {
-        let id = node_id(id)?;
+        let id = node_id::<C::NodeId>(id)?;
         self.raft
             .add_learner(id, BasicNode::new(address), true)
             .await
@@ -68,7 +102,7 @@ impl Raft for OpenraftNode {
     }
 
     async fn add_voter(&self, id: &ServerId, address: &str) -> Result<(), RaftError> {
-        let node = node_id(id)?;
+        let node = node_id::<C::NodeId>(id)?;
         let (voters, nodes) = self.members();
         if voters.contains(&node) {
             return Ok(());
@@ -84,7 +118,7 @@ impl Raft for OpenraftNode {
     }
 
     async fn demote_voter(&self, id: &ServerId) -> Result<(), RaftError> {
-        let node = node_id(id)?;
+        let node = node_id::<C::NodeId>(id)?;
         self.raft
             .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([node])), true)
             .await
@@ -93,7 +127,7 @@ impl Raft for OpenraftNode {
     }
 
     async fn remove_server(&self, id: &ServerId) -> Result<(), RaftError> {
-        let node = node_id(id)?;
+        let node = node_id::<C::NodeId>(id)?;
         let (voters, nodes) = self.members();
         let change = if voters.contains(&node) {
             ChangeMembers::RemoveVoters(BTreeSet::from([node]))

@@ -1,7 +1,8 @@
-//! A policy written with the guest SDK (`autopilot-sdk`), run natively in the host:
-//! the SDK's round runner behind the core's [`Policy`] trait, so the same policy
-//! source serves as a component and as native code (in tests, or in a node that
-//! wants no WebAssembly). Cargo feature `sdk`.
+//! A policy written with this SDK, run natively in the host (cargo feature `native`):
+//! the SDK's round runner behind the host's [`autopilot::Policy`] trait, so the same
+//! policy source serves as a component and as native code (in tests, or in a node
+//! that wants no WebAssembly). `autopilot::Autopilot::builder(..).policy(SdkPolicy(MyPolicy))`
+//! runs it (as an `Arc<dyn autopilot::Policy>`).
 //!
 //! Its answers pass the same validation and safety rules as a component's. Unlike a
 //! component it runs unsandboxed and cannot yield, so the runtime calls it on the
@@ -9,14 +10,14 @@
 
 use std::collections::BTreeMap;
 
-use autopilot_sdk as sdk;
+use crate as sdk;
 
-use crate::core::{
+use autopilot::{
     Config, Decisions, FailedServers, NodeStatus, NodeType, Policy, PolicyFault, PolicyMetadata,
     RaftChanges, RaftState, Server, ServerId, State, Timestamp,
 };
 
-/// An SDK policy as a native [`Policy`].
+/// An SDK policy as a native [`autopilot::Policy`].
 #[derive(Debug, Default, Clone)]
 pub struct SdkPolicy<P>(pub P);
 
@@ -142,7 +143,7 @@ fn json(text: &str, what: &str) -> Result<serde_json::Value, PolicyFault> {
 }
 
 fn instant(t: sdk::Timestamp) -> Option<Timestamp> {
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos)
+    Timestamp::from_timestamp(t.seconds, t.nanos)
 }
 
 impl<P: sdk::Policy + Send + Sync> Policy for SdkPolicy<P> {

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::types::{NodeId, Request, TypeConfig};
-use crate::core::State;
+use crate::types::{NodeId, Request, TypeConfig};
+use autopilot::State;
 
 /// Largest message accepted (a snapshot of the demo's data fits easily).
 const MAX_FRAME: u32 = 64 << 20;

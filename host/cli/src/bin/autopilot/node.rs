@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use autopilot::openraft::{DemoNode, NodeId, NodeOptions};
+use autopilot_cli::{DemoNode, NodeId, NodeOptions};
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
 pub fn parse_members(text: &str) -> Result<Vec<(NodeId, String)>> {

@@ -15,7 +15,7 @@ use openraft::{
 };
 use tokio::sync::{Mutex, RwLock};
 
-use super::types::{Data, NodeId, Request, Response, TypeConfig};
+use crate::types::{Data, NodeId, Request, Response, TypeConfig};
 
 #[derive(Debug, Default)]
 struct Log {

@@ -14,8 +14,8 @@ use anyhow::{Context, Result, bail};
 use tokio::process::{Child, Command};
 
 use autopilot::State;
-use autopilot::openraft::network::{Reply, Rpc, StatusReport, call};
-use autopilot::openraft::{NodeId, Request};
+use autopilot_cli::network::{Reply, Rpc, StatusReport, call};
+use autopilot_cli::{NodeId, Request};
 
 const RPC_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -128,7 +128,7 @@ pub async fn run(exe: PathBuf) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("autopilot-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let policy = dir.join("stable.wasm");
-    std::fs::write(&policy, autopilot::components::STABLE)?;
+    std::fs::write(&policy, autopilot_cli::components::STABLE)?;
     let mut addresses = BTreeMap::new();
     for id in 1..=5 {
         addresses.insert(id, free_address()?);
@@ -357,7 +357,7 @@ async fn swap_policy(cluster: &mut Cluster, view: &View) -> Result<()> {
     let leader_address = cluster.addresses[&current].clone();
     match call(
         &leader_address,
-        &Rpc::SetPolicy(autopilot::components::CAUTIOUS.to_vec()),
+        &Rpc::SetPolicy(autopilot_cli::components::CAUTIOUS.to_vec()),
         Duration::from_secs(10),
     )
     .await

@@ -13,15 +13,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::adapter::OpenraftNode;
-use super::network::{Network, Reply, Rpc, StatusReport, call, read_frame, write_frame};
-use super::store::{LogStore, StateMachine};
-use super::types::{NodeId, Request, TypeConfig};
-use crate::core::{
-    Config, LastContact, NodeStatus, NodeType, Server, ServerId, ServerStats, State,
+use crate::network::{Network, Reply, Rpc, StatusReport, call, read_frame, write_frame};
+use crate::store::{LogStore, StateMachine};
+use crate::types::{NodeId, Request, TypeConfig};
+use autopilot::openraft::OpenraftNode;
+use autopilot::{
+    Application, ArtifactCache, Autopilot, Config, LastContact, NodeStatus, NodeType, PluginHost,
+    PluginHostConfig, PolicyRecord, PolicySource, Server, ServerId, ServerStats, State, StoreError,
 };
-use crate::plugin::{ArtifactCache, PluginHost, PluginHostConfig};
-use crate::runtime::{Application, Autopilot, PolicyRecord, PolicySource, StoreError};
 
 /// How one demo node is set up.
 #[derive(Debug, Clone)]
@@ -206,7 +205,7 @@ impl Application for DemoApplication {
         let id = server.id.clone();
         tokio::spawn(async move {
             let node = OpenraftNode::new(raft.clone());
-            if let Err(error) = crate::runtime::Raft::remove_server(&node, &id).await {
+            if let Err(error) = autopilot::Raft::remove_server(&node, &id).await {
                 tracing::warn!(%id, %error, "cannot remove the failed server from Raft");
             }
             if let Ok(n) = id.as_str().parse::<NodeId>() {
@@ -236,7 +235,7 @@ pub struct DemoNode {
     version: String,
     raft: OpenRaft<TypeConfig>,
     machine: StateMachine,
-    autopilot: Autopilot<OpenraftNode, DemoApplication>,
+    autopilot: Autopilot<OpenraftNode<TypeConfig>, DemoApplication>,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
@@ -343,7 +342,7 @@ impl DemoNode {
     }
 
     /// The autopilot of this node (running only while it leads).
-    pub fn autopilot(&self) -> &Autopilot<OpenraftNode, DemoApplication> {
+    pub fn autopilot(&self) -> &Autopilot<OpenraftNode<TypeConfig>, DemoApplication> {
         &self.autopilot
     }
 
