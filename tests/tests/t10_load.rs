@@ -142,5 +142,32 @@ fn caches_compiled_artifacts_and_survives_a_corrupt_one() {
     std::fs::write(&artifacts[0], b"garbage").expect("corrupt the artifact");
     let policy = host.load(&bytes).expect("a corrupt artifact is recompiled");
     assert_eq!(policy.info().name, "stable");
+
+    // Another policy's compiled code planted under the stable policy's name, with a
+    // MAC under another cache's key: refused, and the stable policy recompiled.
+    let elsewhere = dir.with_extension("attacker");
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    let theirs = PluginHost::new(PluginHostConfig {
+        cache: Some(ArtifactCache::new(&elsewhere)),
+        ..PluginHostConfig::default()
+    })
+    .expect("host starts");
+    let cautious = guests::component(guests::CAUTIOUS_PROMOTER);
+    assert_eq!(
+        theirs.load(&cautious).expect("loads").info().name,
+        "cautious"
+    );
+    let stem = name.trim_end_matches(".cwasm");
+    let planted = format!("{}{}", autopilot::sha256_hex(&cautious), &stem[64..]);
+    for ext in ["cwasm", "mac"] {
+        std::fs::copy(
+            elsewhere.join(format!("{planted}.{ext}")),
+            dir.join(format!("{stem}.{ext}")),
+        )
+        .expect("plant");
+    }
+    let policy = host.load(&bytes).expect("the planted artifact is refused");
+    assert_eq!(policy.info().name, "stable", "never the planted code");
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&elsewhere);
 }

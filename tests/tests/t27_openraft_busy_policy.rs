@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use autopilot_cli::link::{ClusterKey, Link};
 use autopilot_cli::{DemoNode, NodeId, NodeOptions};
 use autopilot_integration_tests as guests;
 use openraft::ServerState;
@@ -33,9 +34,10 @@ async fn a_busy_policy_never_costs_the_cluster_its_leader() {
     let bootstrap: Vec<(NodeId, String)> = (1..=3)
         .map(|id| (id, ports[(id - 1) as usize].to_string()))
         .collect();
+    let key = ClusterKey::generate().expect("randomness");
     let mut nodes = BTreeMap::new();
     for id in 1..=3u64 {
-        let mut options = NodeOptions::new(id, ports[(id - 1) as usize]);
+        let mut options = NodeOptions::new(id, ports[(id - 1) as usize], Link::Keyed(key.clone()));
         options.cache_dir = Some(std::env::temp_dir().join("autopilot-test-cache"));
         options.bootstrap = bootstrap.clone();
         options.policy = Some(guests::component(guests::ADVERSARY));

@@ -3,11 +3,13 @@
 //!
 //! The demo service is a replicated key-value store on openraft (0.9) that also
 //! replicates the registry of servers and the autopilot policy record. Each node
-//! answers the RPCs of [`network`] over TCP, probes its peers' liveness, and runs
+//! answers the RPCs of [`network`] over TCP (each connection authenticated with the
+//! cluster key, [`link`]), probes its peers' liveness, and runs
 //! autopilot (through [`autopilot::openraft::OpenraftNode`]) whenever it leads. It is
 //! an example of embedding autopilot, and the cluster the demo and the end-to-end
 //! tests drive; it is not a production key-value store (its log lives in memory).
 
+pub mod link;
 pub mod network;
 mod service;
 mod store;

@@ -15,14 +15,10 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use crate::link::Link;
 use crate::types::{NodeId, Request, TypeConfig};
 use autopilot::State;
-
-/// Largest message accepted (a snapshot of the demo's data fits easily).
-const MAX_FRAME: u32 = 64 << 20;
 
 /// A request to a node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,57 +95,27 @@ pub enum Reply {
     Error(String),
 }
 
-/// Sends one request and waits for the reply, within `timeout`.
-pub async fn call(address: &str, rpc: &Rpc, timeout: Duration) -> io::Result<Reply> {
-    tokio::time::timeout(timeout, async {
-        let mut stream = TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
-        write_frame(&mut stream, rpc).await?;
-        read_frame(&mut stream).await
-    })
-    .await
-    .map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("{address} did not answer in time"),
-        )
-    })?
+/// Sends one request over `link` and waits for the reply, within `timeout`.
+///
+/// # Errors
+/// As [`Link::call`]: I/O failures, a refused key, a timeout.
+pub async fn call(link: &Link, address: &str, rpc: &Rpc, timeout: Duration) -> io::Result<Reply> {
+    link.call(address, rpc, timeout).await
 }
 
-/// Writes one length-prefixed JSON message.
-pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, message: &T) -> io::Result<()> {
-    let bytes = serde_json::to_vec(message).map_err(io::Error::other)?;
-    let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
-    stream.write_all(&len.to_be_bytes()).await?;
-    stream.write_all(&bytes).await?;
-    stream.flush().await
+/// Opens clients to other nodes for openraft, over this node's [`Link`].
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// How this node reaches its peers.
+    pub link: Link,
 }
-
-/// Reads one length-prefixed JSON message.
-pub async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> io::Result<T> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len);
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "message too large",
-        ));
-    }
-    let mut bytes = vec![0u8; len as usize];
-    stream.read_exact(&mut bytes).await?;
-    serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-/// Opens clients to other nodes for openraft.
-#[derive(Debug, Clone, Default)]
-pub struct Network;
 
 /// A client to one node.
 #[derive(Debug, Clone)]
 pub struct NodeClient {
     target: NodeId,
     address: String,
+    link: Link,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -159,6 +125,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         NodeClient {
             target,
             address: node.addr.clone(),
+            link: self.link.clone(),
         }
     }
 }
@@ -169,7 +136,7 @@ impl NodeClient {
         rpc: &Rpc,
         option: &RPCOption,
     ) -> Result<Reply, RPCError<NodeId, BasicNode, E>> {
-        call(&self.address, rpc, option.hard_ttl())
+        call(&self.link, &self.address, rpc, option.hard_ttl())
             .await
             .map_err(|e| match e.kind() {
                 io::ErrorKind::ConnectionRefused => RPCError::Unreachable(Unreachable::new(&e)),

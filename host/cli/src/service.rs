@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use openraft::{BasicNode, Raft as OpenRaft, ServerState};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::network::{Network, Reply, Rpc, StatusReport, call, read_frame, write_frame};
+use crate::link::{HANDSHAKE_TIMEOUT, Link};
+use crate::network::{Network, Reply, Rpc, StatusReport, call};
 use crate::store::{LogStore, StateMachine};
 use crate::types::{NodeId, Request, TypeConfig};
 use autopilot::openraft::OpenraftNode;
@@ -46,12 +48,15 @@ pub struct NodeOptions {
     pub cache_dir: Option<std::path::PathBuf>,
     /// The software version this node reports (what upgrade policies compare).
     pub version: String,
+    /// How it talks to its peers (and they to it): with the cluster key, or in the
+    /// clear for development.
+    pub link: Link,
 }
 
 impl NodeOptions {
     /// Options with the demo's scaled-down timings: autopilot updates every 250 ms,
     /// reconciles every second, and a server is stable after 2 s.
-    pub fn new(id: NodeId, listen: SocketAddr) -> Self {
+    pub fn new(id: NodeId, listen: SocketAddr, link: Link) -> Self {
         Self {
             id,
             listen,
@@ -70,6 +75,7 @@ impl NodeOptions {
             reconcile_interval: Duration::from_secs(1),
             cache_dir: None,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            link,
         }
     }
 }
@@ -85,6 +91,7 @@ pub struct DemoApplication {
     seen: Arc<Mutex<BTreeMap<NodeId, Instant>>>,
     latest: Arc<Mutex<Option<State>>>,
     dead_after: Duration,
+    link: Link,
 }
 
 impl DemoApplication {
@@ -154,10 +161,10 @@ impl Application for DemoApplication {
                 );
                 continue;
             }
-            let (id, address) = (id.clone(), server.address.clone());
+            let (id, address, link) = (id.clone(), server.address.clone(), self.link.clone());
             probes.spawn(async move {
                 let started = Instant::now();
-                let reply = call(&address, &Rpc::Ping, budget).await;
+                let reply = call(&link, &address, &Rpc::Ping, budget).await;
                 (id, started.elapsed(), reply)
             });
         }
@@ -237,7 +244,17 @@ pub struct DemoNode {
     machine: StateMachine,
     autopilot: Autopilot<OpenraftNode<TypeConfig>, DemoApplication>,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    link: Link,
+    connections: Arc<Semaphore>,
 }
+
+/// At most this many connections are served at once; more are closed at once. With
+/// the handshake's bounded messages, an unauthenticated peer holds at most about
+/// 200 KiB, so a flood of connections costs at most about 25 MiB.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// A connection with no request for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl DemoNode {
     /// Starts a node: Raft, the RPC server, bootstrap or join, and the task that runs
@@ -257,7 +274,9 @@ impl DemoNode {
         let raft = OpenRaft::new(
             options.id,
             Arc::new(raft_config),
-            Network,
+            Network {
+                link: options.link.clone(),
+            },
             LogStore::default(),
             machine.clone(),
         )
@@ -270,14 +289,14 @@ impl DemoNode {
             seen: Arc::new(Mutex::new(BTreeMap::new())),
             latest: Arc::new(Mutex::new(None)),
             dead_after: options.config.last_contact_threshold * 2,
+            link: options.link.clone(),
         };
         let host = PluginHost::new(PluginHostConfig {
-            cache: Some(ArtifactCache::new(
-                options
-                    .cache_dir
-                    .clone()
-                    .unwrap_or_else(ArtifactCache::default_dir),
-            )),
+            cache: options
+                .cache_dir
+                .clone()
+                .or_else(ArtifactCache::default_dir)
+                .map(ArtifactCache::new),
             ..PluginHostConfig::default()
         })?;
         let autopilot = Autopilot::builder(OpenraftNode::new(raft.clone()), app)
@@ -294,6 +313,8 @@ impl DemoNode {
             machine,
             autopilot,
             tasks: Arc::new(Mutex::new(Vec::new())),
+            link: options.link.clone(),
+            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         };
 
         let serving = tokio::spawn(node.clone().serve(listener)).abort_handle();
@@ -372,14 +393,25 @@ impl DemoNode {
             address: self.address.clone(),
             version: self.version.clone(),
         };
+        let mut last = String::from("no answer");
         for _ in 0..20 {
-            match call(&target, &rpc, Duration::from_secs(5)).await {
+            match call(&self.link, &target, &rpc, Duration::from_secs(5)).await {
                 Ok(Reply::Ok) => return Ok(()),
                 Ok(Reply::NotLeader(Some((_, leader)))) => target = leader,
-                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+                // A refused key will not get better by retrying.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    anyhow::bail!("could not join the cluster through {peer}: {e}")
+                }
+                other => {
+                    last = match other {
+                        Ok(reply) => format!("{reply:?}"),
+                        Err(e) => e.to_string(),
+                    };
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
         }
-        anyhow::bail!("could not join the cluster through {peer}")
+        anyhow::bail!("could not join the cluster through {peer} (last: {last})")
     }
 
     /// Runs autopilot while this node leads.
@@ -444,17 +476,41 @@ impl DemoNode {
         }
     }
 
+    /// Accepts connections: at most [`MAX_CONNECTIONS`] at once, each authenticated
+    /// (within [`HANDSHAKE_TIMEOUT`]) before any request is read.
     async fn serve(self, listener: TcpListener) {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let Ok(permit) = Arc::clone(&self.connections).try_acquire_owned() else {
+                tracing::debug!(%peer, "too many connections; closing one");
                 continue;
             };
             let node = self.clone();
             tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                while let Ok(rpc) = read_frame::<Rpc>(&mut stream).await {
+                let _permit = permit;
+                let accepted =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, node.link.accept(stream)).await;
+                let mut conn = match accepted {
+                    Ok(Ok(conn)) => conn,
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        tracing::warn!(%peer, "refused a peer: {e}");
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "handshake timed out");
+                        return;
+                    }
+                };
+                while let Ok(Ok(rpc)) = tokio::time::timeout(IDLE_TIMEOUT, conn.recv::<Rpc>()).await
+                {
                     let reply = node.handle(rpc).await;
-                    if write_frame(&mut stream, &reply).await.is_err() {
+                    if conn.send(&reply).await.is_err() {
                         break;
                     }
                 }

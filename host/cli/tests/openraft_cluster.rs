@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use autopilot_cli::link::{ClusterKey, Link};
 use autopilot_cli::network::{Reply, Rpc, call};
 use autopilot_cli::{DemoNode, NodeId, NodeOptions, Request};
 use openraft::ServerState;
@@ -15,8 +16,17 @@ fn free_port() -> SocketAddr {
     listener.local_addr().expect("address")
 }
 
+/// The tests' cluster key: every node and client here authenticates with it.
+fn link() -> Link {
+    static KEY: std::sync::OnceLock<ClusterKey> = std::sync::OnceLock::new();
+    Link::Keyed(
+        KEY.get_or_init(|| ClusterKey::generate().expect("randomness"))
+            .clone(),
+    )
+}
+
 fn options(id: NodeId, listen: SocketAddr) -> NodeOptions {
-    let mut options = NodeOptions::new(id, listen);
+    let mut options = NodeOptions::new(id, listen, link());
     options.cache_dir = Some(std::env::temp_dir().join("autopilot-test-cache"));
     options
 }
@@ -65,7 +75,7 @@ async fn write(nodes: &BTreeMap<NodeId, DemoNode>, key: &str) -> bool {
         value: format!("value-{key}"),
     });
     matches!(
-        call(leader.address(), &rpc, Duration::from_secs(2)).await,
+        call(&link(), leader.address(), &rpc, Duration::from_secs(2)).await,
         Ok(Reply::Ok)
     )
 }
@@ -166,6 +176,7 @@ async fn autopilot_manages_a_real_openraft_cluster() {
     let leader = leader_of(&nodes).expect("leader");
     for key in &acknowledged {
         let reply = call(
+            &link(),
             leader.address(),
             &Rpc::Read(key.clone()),
             Duration::from_secs(2),
@@ -191,6 +202,7 @@ async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
     let ports: Vec<SocketAddr> = (0..6).map(|_| free_port()).collect();
     let (mut nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
     let swap = call(
+        &link(),
         leader.address(),
         &Rpc::SetPolicy(autopilot_cli::components::UPGRADE_MIGRATION.to_vec()),
         Duration::from_secs(10),

@@ -102,7 +102,7 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
             return Ok(host.clone());
         }
         let created = PluginHost::new(PluginHostConfig {
-            cache: Some(ArtifactCache::new(ArtifactCache::default_dir())),
+            cache: ArtifactCache::default_location(),
             ..PluginHostConfig::default()
         })?;
         *host = Some(created.clone());

@@ -1,7 +1,8 @@
 //! `autopilot demo`: a live demonstration on a real openraft cluster of node processes
 //! on loopback. A client writes and reads the whole time while servers join, a voter
 //! dies, the leader dies, and the policy is swapped; a live table shows autopilot's
-//! view; a summary closes it.
+//! view; a summary closes it. The nodes share a cluster key generated for the run, so
+//! every connection (the demo's client's included) is authenticated.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -14,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use tokio::process::{Child, Command};
 
 use autopilot::State;
+use autopilot_cli::link::{ClusterKey, Link};
 use autopilot_cli::network::{Reply, Rpc, StatusReport, call};
 use autopilot_cli::{NodeId, Request};
 
@@ -23,6 +25,8 @@ struct Cluster {
     exe: PathBuf,
     dir: PathBuf,
     policy: PathBuf,
+    key_file: PathBuf,
+    link: Link,
     addresses: BTreeMap<NodeId, String>,
     children: BTreeMap<NodeId, Child>,
 }
@@ -46,6 +50,8 @@ impl Cluster {
                 "--policy",
             ])
             .arg(&self.policy)
+            .arg("--cluster-key-file")
+            .arg(&self.key_file)
             .env("AUTOPILOT_CACHE_DIR", self.dir.join("cache"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -80,7 +86,8 @@ impl Cluster {
         let mut out = BTreeMap::new();
         for id in self.children.keys() {
             if let Some(address) = self.addresses.get(id)
-                && let Ok(Reply::Status(status)) = call(address, &Rpc::Status, RPC_TIMEOUT).await
+                && let Ok(Reply::Status(status)) =
+                    call(&self.link, address, &Rpc::Status, RPC_TIMEOUT).await
             {
                 out.insert(*id, status);
             }
@@ -112,9 +119,9 @@ fn free_address() -> Result<String> {
     Ok(listener.local_addr()?.to_string())
 }
 
-async fn leader_address(addresses: &BTreeMap<NodeId, String>) -> Option<String> {
+async fn leader_address(link: &Link, addresses: &BTreeMap<NodeId, String>) -> Option<String> {
     for address in addresses.values() {
-        if let Ok(Reply::Status(s)) = call(address, &Rpc::Status, RPC_TIMEOUT).await
+        if let Ok(Reply::Status(s)) = call(link, address, &Rpc::Status, RPC_TIMEOUT).await
             && s.leader
         {
             return Some(address.clone());
@@ -129,6 +136,10 @@ pub async fn run(exe: PathBuf) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let policy = dir.join("stable.wasm");
     std::fs::write(&policy, autopilot_cli::components::STABLE)?;
+    let key = ClusterKey::generate()?;
+    let key_file = dir.join("cluster.key");
+    key.write_new(&key_file)
+        .with_context(|| format!("cannot write {}", key_file.display()))?;
     let mut addresses = BTreeMap::new();
     for id in 1..=5 {
         addresses.insert(id, free_address()?);
@@ -137,6 +148,8 @@ pub async fn run(exe: PathBuf) -> Result<()> {
         exe,
         dir: dir.clone(),
         policy,
+        key_file,
+        link: Link::Keyed(key),
         addresses,
         children: BTreeMap::new(),
     };
@@ -208,6 +221,7 @@ async fn script(cluster: &mut Cluster) -> Result<()> {
     let writer = tokio::spawn(write_continuously(
         Arc::clone(&client),
         cluster.addresses.clone(),
+        cluster.link.clone(),
     ));
     // A freshly started autopilot waives the stabilization time until it has run that
     // long; wait it out so the joins below show it.
@@ -254,12 +268,16 @@ async fn start_voters(cluster: &mut Cluster, view: &View) -> Result<()> {
 
 /// The client: writes a key every 20 ms to whoever leads, remembers what was
 /// acknowledged, and every tenth write reads back an earlier one.
-async fn write_continuously(client: Arc<Mutex<Client>>, addresses: BTreeMap<NodeId, String>) {
+async fn write_continuously(
+    client: Arc<Mutex<Client>>,
+    addresses: BTreeMap<NodeId, String>,
+    link: Link,
+) {
     let mut leader = None;
     let mut i = 0u64;
     loop {
         if leader.is_none() {
-            leader = leader_address(&addresses).await;
+            leader = leader_address(&link, &addresses).await;
         }
         if let Some(address) = leader.clone() {
             let key = format!("key-{i}");
@@ -267,7 +285,10 @@ async fn write_continuously(client: Arc<Mutex<Client>>, addresses: BTreeMap<Node
                 key: key.clone(),
                 value: format!("value-{i}"),
             });
-            let ok = matches!(call(&address, &rpc, RPC_TIMEOUT).await, Ok(Reply::Ok));
+            let ok = matches!(
+                call(&link, &address, &rpc, RPC_TIMEOUT).await,
+                Ok(Reply::Ok)
+            );
             if let Ok(mut c) = client.lock() {
                 c.attempts += 1;
                 if ok {
@@ -282,7 +303,7 @@ async fn write_continuously(client: Arc<Mutex<Client>>, addresses: BTreeMap<Node
             }
             if ok && i.is_multiple_of(10) {
                 let key = format!("key-{}", i / 2);
-                let read = call(&address, &Rpc::Read(key.clone()), RPC_TIMEOUT).await;
+                let read = call(&link, &address, &Rpc::Read(key.clone()), RPC_TIMEOUT).await;
                 if let Ok(mut c) = client.lock() {
                     c.reads += 1;
                     let expected = format!("value-{}", i / 2);
@@ -356,6 +377,7 @@ async fn swap_policy(cluster: &mut Cluster, view: &View) -> Result<()> {
         .context("no leader")?;
     let leader_address = cluster.addresses[&current].clone();
     match call(
+        &cluster.link,
         &leader_address,
         &Rpc::SetPolicy(autopilot_cli::components::CAUTIOUS.to_vec()),
         Duration::from_secs(10),
@@ -469,7 +491,14 @@ async fn audit_writes(cluster: &Cluster, client: &Mutex<Client>) -> Result<Audit
         .context("no leader to read from")?;
     let mut lost = 0usize;
     for key in &acknowledged {
-        match call(&reader, &Rpc::Read(key.clone()), Duration::from_secs(2)).await {
+        match call(
+            &cluster.link,
+            &reader,
+            &Rpc::Read(key.clone()),
+            Duration::from_secs(2),
+        )
+        .await
+        {
             Ok(Reply::Value(Some(_))) => {}
             _ => lost += 1,
         }

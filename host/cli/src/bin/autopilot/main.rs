@@ -14,6 +14,7 @@ mod node;
 use autopilot::StablePolicy;
 use autopilot::plan::{parse_snapshot, plan_round, render_table};
 use autopilot::{ArtifactCache, PluginError, PluginHost, PluginHostConfig};
+use autopilot_cli::link::{ClusterKey, Link};
 
 /// Autopilot for Raft clusters.
 #[derive(Debug, Parser)]
@@ -49,6 +50,19 @@ enum Command {
         /// The software version this node reports (for upgrade policies).
         #[arg(long, value_name = "SEMVER")]
         software_version: Option<String>,
+        /// The cluster's shared key (made by `autopilot keygen`; 0600): every
+        /// connection to and from this node must prove it holds the same key.
+        #[arg(long, value_name = "FILE", required_unless_present = "insecure_dev")]
+        cluster_key_file: Option<PathBuf>,
+        /// Run without a cluster key: anyone who reaches the port can join, write and
+        /// swap the policy. For development on a private network only.
+        #[arg(long, conflicts_with = "cluster_key_file")]
+        insecure_dev: bool,
+    },
+    /// Write a new random cluster key to FILE (created 0600; it must not exist).
+    Keygen {
+        /// Where to write it.
+        file: PathBuf,
     },
     /// Show what autopilot would do with a cluster snapshot, touching nothing.
     Plan {
@@ -67,13 +81,19 @@ enum Command {
 fn main() -> ExitCode {
     // Logs (including what policies print) go to stderr when RUST_LOG asks for them;
     // by default the command's own output stays clean.
-    if std::env::var_os("RUST_LOG").is_some() {
+    // A node logs warnings (refused peers, policy faults) even without RUST_LOG.
+    let cli = Cli::parse();
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) => Some(filter),
+        Err(_) if matches!(cli.command, Command::Node { .. }) => Some("warn".to_owned()),
+        Err(_) => None,
+    };
+    if let Some(filter) = filter {
         tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)
             .init();
     }
-    let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -93,14 +113,33 @@ fn run(cli: Cli) -> Result<()> {
             join,
             policy,
             software_version,
-        } => runtime()?.block_on(node::run(
-            id,
-            listen,
-            bootstrap,
-            join,
-            policy,
-            software_version,
-        )),
+            cluster_key_file,
+            insecure_dev: _,
+        } => {
+            // clap requires one of the two; no key file means --insecure-dev.
+            let link = match cluster_key_file {
+                Some(path) => {
+                    Link::Keyed(ClusterKey::from_file(&path).map_err(anyhow::Error::msg)?)
+                }
+                None => Link::Insecure,
+            };
+            runtime()?.block_on(node::run(
+                id,
+                listen,
+                bootstrap,
+                join,
+                policy,
+                software_version,
+                link,
+            ))
+        }
+        Command::Keygen { file } => {
+            ClusterKey::generate()?
+                .write_new(&file)
+                .with_context(|| format!("cannot write the key to {}", file.display()))?;
+            eprintln!("wrote a new cluster key to {}", file.display());
+            Ok(())
+        }
         Command::Plan {
             inputs,
             promoter,
@@ -119,7 +158,7 @@ fn plan(inputs: &std::path::Path, promoter: Option<&std::path::Path>, json: bool
                 anyhow::anyhow!("unusable promoter {}: {e}", path.display())
             };
             let host = PluginHost::new(PluginHostConfig {
-                cache: Some(ArtifactCache::new(ArtifactCache::default_dir())),
+                cache: ArtifactCache::default_location(),
                 ..PluginHostConfig::default()
             })
             .map_err(|e: PluginError| unusable(&e))?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use autopilot_cli::link::Link;
 use autopilot_cli::{DemoNode, NodeId, NodeOptions};
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
@@ -32,8 +33,14 @@ pub async fn run(
     join: Option<String>,
     policy: Option<PathBuf>,
     software_version: Option<String>,
+    link: Link,
 ) -> Result<()> {
-    let mut options = NodeOptions::new(id, listen);
+    if matches!(link, Link::Insecure) {
+        eprintln!(
+            "warning: --insecure-dev: anyone who reaches {listen} can join, write and swap the policy"
+        );
+    }
+    let mut options = NodeOptions::new(id, listen, link);
     if let Some(version) = software_version {
         options.version = version;
     }
