@@ -3,12 +3,14 @@
 
 #![cfg(unix)]
 
-use std::io::Write;
+#[path = "support/log.rs"]
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use autopilot::{ArtifactCache, engine_fingerprint};
+use support::capture;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -46,41 +48,6 @@ fn files(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
-}
-
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn warnings(&self, text: &str) -> usize {
-        let bytes = self.0.lock().expect("lock").clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter(|l| l.contains("WARN") && l.contains(text))
-            .count()
-    }
-}
-
-fn capture() -> (Log, tracing::subscriber::DefaultGuard) {
-    let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
-    (log, tracing::subscriber::set_default(subscriber))
 }
 
 fn compiled(engine: &Engine, bytes: &[u8]) -> Component {
@@ -160,7 +127,7 @@ fn a_planted_artifact_is_refused() {
     assert!(cache.load("d2", &engine).is_some());
 
     assert_eq!(
-        log.warnings("MAC does not verify"),
+        log.warnings(&["MAC does not verify"]),
         3,
         "each refusal is logged"
     );
@@ -188,11 +155,12 @@ fn a_directory_writable_by_others_is_not_used() {
     cache.store("d1", &engine, &compiled(&engine, EMPTY));
     assert!(files(&dir).is_empty(), "nothing written, not even a key");
     assert!(cache.load("d1", &engine).is_none());
-    assert_eq!(log.warnings("artifact cache not used"), 1, "warned once");
-    let lines = String::from_utf8_lossy(&log.0.lock().expect("lock")).into_owned();
-    assert!(
-        lines.contains(&dir.display().to_string()),
-        "names it: {lines}"
+    assert_eq!(log.warnings(&["artifact cache not used"]), 1, "warned once");
+    let named = format!("dir={}", dir.display());
+    assert_eq!(
+        log.warnings(&["artifact cache not used", &named]),
+        1,
+        "names it"
     );
 
     // Closed again, it is used.

@@ -4,8 +4,10 @@
 //! and dead-voter cleanup; and where an input it controls makes autopilot hold back,
 //! autopilot says so at `warn`, once per server and cause.
 
+#[path = "support/log.rs"]
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use autopilot::{
     Config, LastContact, NodeStatus, NodeType, RaftConfiguration, RaftServer, Server, ServerId,
     ServerStats, State, Suffrage,
 };
+use support::capture;
 use tokio::time::sleep;
 
 /// The toy cluster: one Raft configuration, the application's view of liveness.
@@ -232,44 +235,6 @@ async fn a_naive_embedder_gets_promotions_and_dead_voter_cleanup() {
 }
 
 /// A writer the test's log subscriber appends to.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    /// Warning lines containing `text` and naming `server`.
-    fn count(&self, text: &str, server: &str) -> usize {
-        let bytes = self.0.lock().expect("lock").clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter(|l| l.contains("WARN") && l.contains(text))
-            .filter(|l| l.contains(&format!("server={server}")))
-            .count()
-    }
-}
-
-/// Runs `ap` for a while with warnings captured; returns the log.
-fn capture() -> (Log, tracing::subscriber::DefaultGuard) {
-    let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
-    (log, tracing::subscriber::set_default(subscriber))
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_failed_voter_kept_for_its_node_type_is_warned_about_once() {
     let (log, _guard) = capture();
@@ -284,13 +249,17 @@ async fn a_failed_voter_kept_for_its_node_type_is_warned_about_once() {
         toy.voters().contains(&"e".to_owned()),
         "kept: no server counts as a potential voter"
     );
-    assert_eq!(log.count("failed voter kept", "e"), 1, "warned once");
+    assert_eq!(
+        log.warnings(&["failed voter kept", "server=e"]),
+        1,
+        "warned once"
+    );
 
     // Fixed: the warning's advice works.
     toy.with(|c| c.node_type = None);
     sleep(Duration::from_secs(30)).await;
     assert_eq!(toy.voters(), ["a", "b", "c", "d"]);
-    assert_eq!(log.count("failed voter kept", "e"), 1);
+    assert_eq!(log.warnings(&["failed voter kept", "server=e"]), 1);
     ap.stop().await;
 }
 
@@ -303,9 +272,13 @@ async fn missing_stats_are_warned_about_once_per_server() {
     ap.start().await;
     sleep(Duration::from_secs(30)).await;
     assert!(!ap.state().servers[&ServerId::from("b")].health.healthy);
-    assert_eq!(log.count("no stats", "b"), 1, "warned once");
-    assert_eq!(log.count("no stats", "a"), 0, "the leader's are filled in");
-    assert_eq!(log.count("no stats", "c"), 0);
+    assert_eq!(log.warnings(&["no stats", "server=b"]), 1, "warned once");
+    assert_eq!(
+        log.warnings(&["no stats", "server=a"]),
+        0,
+        "the leader's are filled in"
+    );
+    assert_eq!(log.warnings(&["no stats", "server=c"]), 0);
 
     // Cleared, then back: warned again.
     toy.with(|c| c.no_stats.clear());
@@ -313,7 +286,7 @@ async fn missing_stats_are_warned_about_once_per_server() {
     assert!(ap.state().servers[&ServerId::from("b")].health.healthy);
     toy.with(|c| c.no_stats.insert("b".into()));
     sleep(Duration::from_secs(10)).await;
-    assert_eq!(log.count("no stats", "b"), 2);
+    assert_eq!(log.warnings(&["no stats", "server=b"]), 2);
     ap.stop().await;
 }
 
@@ -329,6 +302,9 @@ async fn a_removal_the_application_leaves_in_raft_is_warned_about_once() {
     sleep(Duration::from_secs(60)).await;
     assert!(toy.with(|c| c.removed.contains(&ServerId::from("e"))));
     assert!(toy.voters().contains(&"e".to_owned()), "still in Raft");
-    assert_eq!(log.count("still in the Raft configuration", "e"), 1);
+    assert_eq!(
+        log.warnings(&["still in the Raft configuration", "server=e"]),
+        1
+    );
     ap.stop().await;
 }

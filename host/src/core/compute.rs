@@ -64,29 +64,15 @@ pub fn leader_id(
 /// Whether a server is healthy given the leader's term and index: Raft has a leader
 /// with a log, the application sees the server alive, it heard from the leader
 /// recently, it is on the leader's term and not too far behind. (Unlike the reference,
-/// `last_index + max_trailing_logs` saturates instead of wrapping.)
+/// `last_index + max_trailing_logs` saturates instead of wrapping.) Which rule a
+/// server fails is [`unhealthy_because`](super::unhealthy_because).
 pub fn is_healthy(
     server: &ServerState,
     leader_term: u64,
     leader_index: u64,
     config: &Config,
 ) -> bool {
-    if leader_index == 0 || leader_term == 0 {
-        return false;
-    }
-    if server.server.node_status != NodeStatus::Alive {
-        return false;
-    }
-    match server.stats.last_contact.as_duration() {
-        Some(contact) if contact <= config.last_contact_threshold => {}
-        _ => return false,
-    }
-    server.stats.last_term == leader_term
-        && server
-            .stats
-            .last_index
-            .saturating_add(config.max_trailing_logs)
-            >= leader_index
+    super::reasons::unhealthy_because(server, leader_term, leader_index, config).is_none()
 }
 
 /// Computes the next state: servers from the Raft configuration, enriched with the
@@ -207,7 +193,7 @@ impl VoterKey {
 
 /// The leader's last term and index: ours if we lead, else the leader's fetched stats,
 /// else (0, 0), which makes every server unhealthy.
-fn leader_position(inputs: &StateInputs) -> (u64, u64) {
+pub(crate) fn leader_position(inputs: &StateInputs) -> (u64, u64) {
     if inputs.is_leader {
         return (inputs.last_term, inputs.latest_index);
     }

@@ -13,6 +13,7 @@ pub(crate) mod membership;
 pub(crate) mod policy;
 pub(crate) mod policy_status;
 pub(crate) mod prune;
+pub(crate) mod reasons;
 pub(crate) mod reconcile;
 pub(crate) mod safety;
 pub(crate) mod server;
@@ -38,6 +39,7 @@ pub use prune::{
     PruneCandidates, PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune,
     prune_candidates, prune_node_types,
 };
+pub use reasons::{Kept, Reason, Unhealthy, explain, unhealthy_because};
 pub use reconcile::{ReconcileError, plan_reconcile};
 pub use safety::{SafetyViolation, check_decisions};
 pub use server::{

@@ -8,6 +8,7 @@ use super::changes::FailedServers;
 use super::config::Config;
 use super::ids::{NodeStatus, NodeType, ServerId, Suffrage};
 use super::policy::stable_potential_voter;
+use super::reasons::Kept;
 use super::server::{RaftConfiguration, Server};
 
 /// Whether a Raft server votes now, and whether its node type makes it a voter-to-be.
@@ -115,6 +116,16 @@ pub fn adjudicate_removal(
     registry: &VoterRegistry,
     min_quorum: u32,
 ) -> Vec<ServerId> {
+    adjudicate(ids, registry, min_quorum, &mut BTreeMap::new())
+}
+
+/// [`adjudicate_removal`], recording in `kept` why each id that stays stays.
+fn adjudicate(
+    ids: &[ServerId],
+    registry: &VoterRegistry,
+    min_quorum: u32,
+    kept: &mut BTreeMap<ServerId, Kept>,
+) -> Vec<ServerId> {
     let initial = i64::try_from(registry.potential_voters()).unwrap_or(i64::MAX);
     let min_quorum = i64::from(min_quorum);
     // Truncating division, as in the reference: an empty registry gives 0, not -1.
@@ -126,9 +137,19 @@ pub fn adjudicate_removal(
             continue;
         };
         if e.potential_voter && initial - removed - 1 < min_quorum {
+            let left = u64::try_from(initial - removed - 1).unwrap_or(0);
+            kept.insert(
+                id.clone(),
+                Kept::MinQuorum {
+                    left,
+                    min_quorum: u32::try_from(min_quorum).unwrap_or(u32::MAX),
+                },
+            );
             continue;
         }
         if e.current_voter && max_removal < 1 {
+            let cap = u64::try_from((initial - 1) / 2).unwrap_or(0);
+            kept.insert(id.clone(), Kept::MajorityCap { cap });
             continue;
         }
         if e.potential_voter {
@@ -218,23 +239,80 @@ impl PruneCandidates {
     /// Adjudicates the removals the policy `allowed` (a subset of the candidates; ids
     /// that are not candidates are skipped) against MinQuorum and the majority cap.
     pub fn plan(self, config: &Config, allowed: &FailedServers) -> PrunePlan {
+        self.plan_explained(config, allowed).0
+    }
+
+    /// [`plan`](Self::plan), with why each candidate that stays stays: not allowed by
+    /// the policy, `MinQuorum`, the majority cap, or (a failed voter) a node type that
+    /// is not a potential voter.
+    pub fn plan_explained(
+        self,
+        config: &Config,
+        allowed: &FailedServers,
+    ) -> (PrunePlan, BTreeMap<ServerId, Kept>) {
+        let mut kept = BTreeMap::new();
         let mut registry = self.registry;
         // Categories in order of increasing risk; each sees the registry without the
         // servers the previous ones removed.
-        let stale_non_voters =
-            adjudicate_removal(&allowed.stale_non_voters, &registry, config.min_quorum);
+        let stale_non_voters = adjudicate(
+            &allowed.stale_non_voters,
+            &registry,
+            config.min_quorum,
+            &mut kept,
+        );
         registry.remove(&stale_non_voters);
-        let stale_voters = adjudicate_removal(&allowed.stale_voters, &registry, config.min_quorum);
+        let stale_voters = adjudicate(
+            &allowed.stale_voters,
+            &registry,
+            config.min_quorum,
+            &mut kept,
+        );
         registry.remove(&stale_voters);
         let failed_non_voters =
-            adjudicate_failed(&allowed.failed_non_voters, &mut registry, config);
-        let failed_voters = adjudicate_failed(&allowed.failed_voters, &mut registry, config);
-        PrunePlan {
+            adjudicate_failed(&allowed.failed_non_voters, &mut registry, config, &mut kept);
+        let failed_voters =
+            adjudicate_failed(&allowed.failed_voters, &mut registry, config, &mut kept);
+        let offered = self
+            .failed
+            .stale_non_voters
+            .iter()
+            .chain(&self.failed.stale_voters)
+            .cloned()
+            .chain(
+                self.failed
+                    .failed_non_voters
+                    .iter()
+                    .chain(&self.failed.failed_voters)
+                    .map(|s| s.id.clone()),
+            );
+        for id in offered {
+            let allowed = allowed.stale_non_voters.contains(&id)
+                || allowed.stale_voters.contains(&id)
+                || allowed.failed_non_voters.iter().any(|s| s.id == id)
+                || allowed.failed_voters.iter().any(|s| s.id == id);
+            if !allowed {
+                kept.insert(id, Kept::NotAllowed);
+            }
+        }
+        // A failed voter kept by the cap while nothing it counts for can vote: the
+        // node type is the cause worth naming.
+        for server in &self.failed.failed_voters {
+            if let Some(why @ Kept::MajorityCap { .. }) = kept.get_mut(&server.id)
+                && !registry
+                    .eligibility
+                    .get(&server.id)
+                    .is_some_and(|e| e.potential_voter)
+            {
+                *why = Kept::NotPotentialVoter(server.node_type.clone());
+            }
+        }
+        let plan = PrunePlan {
             stale_non_voters,
             stale_voters,
             failed_non_voters,
             failed_voters,
-        }
+        };
+        (plan, kept)
     }
 }
 
@@ -264,13 +342,14 @@ fn adjudicate_failed(
     servers: &[Server],
     registry: &mut VoterRegistry,
     config: &Config,
+    kept: &mut BTreeMap<ServerId, Kept>,
 ) -> Vec<Server> {
     let candidates: Vec<ServerId> = servers
         .iter()
         .filter(|s| registry.eligibility.contains_key(&s.id))
         .map(|s| s.id.clone())
         .collect();
-    let removed = adjudicate_removal(&candidates, registry, config.min_quorum);
+    let removed = adjudicate(&candidates, registry, config.min_quorum, kept);
     registry.remove(&removed);
     removed
         .iter()

@@ -109,6 +109,27 @@ pub mod config_nanos {
     }
 }
 
+/// A duration for people: `0s`, `850µs`, `15ms`, `4.2s`, `10s`, `2m30s`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros == 0 {
+        "0s".to_owned()
+    } else if micros < 1_000 {
+        format!("{micros}µs")
+    } else if micros < 1_000_000 {
+        format!("{}ms", micros / 1_000)
+    } else if d.as_secs() < 120 {
+        let tenths = d.as_millis() / 100;
+        if tenths.is_multiple_of(10) {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        }
+    } else {
+        format!("{}m{}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,8 @@
 //! The human-readable plan: a table of the state, then the numbered actions.
 
 use std::fmt::Write;
-use std::time::Duration;
 
-use crate::core::time::format_rfc3339;
+use crate::core::time::{format_rfc3339, human_duration};
 use crate::core::{ServerId, compare_servers};
 
 use super::round::Plan;
@@ -38,8 +37,9 @@ pub fn render_table(plan: &Plan) -> String {
         "Last contact",
         "Term",
         "Index",
+        "Reason",
     ];
-    let rows: Vec<[String; 11]> = ids
+    let rows: Vec<[String; 12]> = ids
         .iter()
         .filter_map(|id| state.servers.get(*id).map(|s| (id, s)))
         .map(|(id, s)| {
@@ -58,6 +58,10 @@ pub fn render_table(plan: &Plan) -> String {
                     .map_or_else(|| "unknown".to_owned(), human_duration),
                 s.stats.last_term.to_string(),
                 s.stats.last_index.to_string(),
+                plan.reasons
+                    .get(*id)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             ]
         })
         .collect();
@@ -97,20 +101,4 @@ pub fn render_table(plan: &Plan) -> String {
         }
     }
     out
-}
-
-/// `850µs`, `15ms`, `1.5s`, `2m30s`.
-fn human_duration(d: Duration) -> String {
-    let micros = d.as_micros();
-    if micros == 0 {
-        "0s".to_owned()
-    } else if micros < 1_000 {
-        format!("{micros}µs")
-    } else if micros < 1_000_000 {
-        format!("{}ms", micros / 1_000)
-    } else if d.as_secs() < 60 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{}m{}s", d.as_secs() / 60, d.as_secs() % 60)
-    }
 }

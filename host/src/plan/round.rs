@@ -3,12 +3,16 @@
 
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use crate::core::{
-    Action, Policy, PolicyFault, State, StateInputs, apply_actions, build_state, consult_decide,
-    consult_filter, judged_node_types, plan_prune, plan_reconcile,
+    Action, Policy, PolicyFault, PrunePlan, Reason, ServerId, State, StateInputs, apply_actions,
+    build_state, consult_decide, consult_filter, explain, judged_node_types, plan_reconcile,
+    prune_candidates,
 };
 
-/// What autopilot would do with one snapshot (JSON: `{"State", "Actions", "Errors"}`).
+/// What autopilot would do with one snapshot (JSON: `{"State", "Actions", "Errors",
+/// "Reasons"}`; the first three are the reference's layout).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     /// The state computed from the snapshot.
@@ -20,6 +24,10 @@ pub struct Plan {
     /// What the round reported (for example reconciling without a leader).
     #[serde(rename = "Errors")]
     pub errors: Vec<String>,
+    /// Why autopilot does, or does not do, something to each server that has a reason
+    /// (JSON: id to text, e.g. `"waiting: stable for 4.2s of 10s"`).
+    #[serde(rename = "Reasons")]
+    pub reasons: BTreeMap<ServerId, Reason>,
     /// The policy's faults, in the order they happened: each made that decision the
     /// stable policy's. `autopilot plan` refuses to show a plan with any, since a
     /// fallback would hide exactly what the operator wants to see.
@@ -49,23 +57,28 @@ pub fn plan_round(inputs: &StateInputs, policy: &dyn Policy) -> Plan {
 
     let mut raft_config = inputs.raft_config.clone();
     apply_actions(&mut raft_config, &actions);
-    let prune = plan_prune(
+    // As `plan_prune`, keeping why each candidate that stays stays.
+    let (prune, kept) = match prune_candidates(
         config,
         &raft_config,
         &inputs.known_servers,
         &decided.answer.potential_voters,
-        |failed| {
-            let filtered = consult_filter(policy, config, &state, failed);
+    ) {
+        Some(candidates) => {
+            let filtered = consult_filter(policy, config, &state, &candidates.failed);
             faults.extend(filtered.fault);
-            filtered.answer
-        },
-    );
+            candidates.plan_explained(config, &filtered.answer)
+        }
+        None => (PrunePlan::default(), BTreeMap::new()),
+    };
     actions.extend(prune.actions());
+    let reasons = explain(inputs, &state, &actions, &kept);
 
     Plan {
         state,
         actions,
         errors,
+        reasons,
         faults,
     }
 }

@@ -14,7 +14,7 @@ mod node;
 use autopilot::StablePolicy;
 use autopilot::plan::{parse_snapshot, plan_round, render_table};
 use autopilot::{ArtifactCache, PluginError, PluginHost, PluginHostConfig};
-use autopilot_cli::link::{ClusterKey, Link};
+use autopilot_cli::link::ClusterKey;
 
 /// Autopilot for Raft clusters.
 #[derive(Debug, Parser)]
@@ -31,34 +31,7 @@ enum Command {
     Demo,
     /// Run one node of the demo service (a replicated key-value store on openraft with
     /// autopilot on the leader).
-    Node {
-        /// The node's id (a number).
-        #[arg(long)]
-        id: u64,
-        /// Where to listen, e.g. 127.0.0.1:7001.
-        #[arg(long)]
-        listen: std::net::SocketAddr,
-        /// Start a new cluster with these members, e.g. 1=127.0.0.1:7001,2=...
-        #[arg(long, value_name = "ID=ADDR,...")]
-        bootstrap: Option<String>,
-        /// Join an existing cluster through this member's address.
-        #[arg(long, value_name = "ADDR")]
-        join: Option<String>,
-        /// The policy component to run when this node leads and none is recorded.
-        #[arg(long, value_name = "FILE.wasm")]
-        policy: Option<PathBuf>,
-        /// The software version this node reports (for upgrade policies).
-        #[arg(long, value_name = "SEMVER")]
-        software_version: Option<String>,
-        /// The cluster's shared key (made by `autopilot keygen`; 0600): every
-        /// connection to and from this node must prove it holds the same key.
-        #[arg(long, value_name = "FILE", required_unless_present = "insecure_dev")]
-        cluster_key_file: Option<PathBuf>,
-        /// Run without a cluster key: anyone who reaches the port can join, write and
-        /// swap the policy. For development on a private network only.
-        #[arg(long, conflicts_with = "cluster_key_file")]
-        insecure_dev: bool,
-    },
+    Node(node::NodeArgs),
     /// Write a new random cluster key to FILE (created 0600; it must not exist).
     Keygen {
         /// Where to write it.
@@ -85,7 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match std::env::var("RUST_LOG") {
         Ok(filter) => Some(filter),
-        Err(_) if matches!(cli.command, Command::Node { .. }) => Some("warn".to_owned()),
+        Err(_) if matches!(cli.command, Command::Node(_)) => Some("warn".to_owned()),
         Err(_) => None,
     };
     if let Some(filter) = filter {
@@ -106,33 +79,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => runtime()?.block_on(demo::run(demo::current_exe()?)),
-        Command::Node {
-            id,
-            listen,
-            bootstrap,
-            join,
-            policy,
-            software_version,
-            cluster_key_file,
-            insecure_dev: _,
-        } => {
-            // clap requires one of the two; no key file means --insecure-dev.
-            let link = match cluster_key_file {
-                Some(path) => {
-                    Link::Keyed(ClusterKey::from_file(&path).map_err(anyhow::Error::msg)?)
-                }
-                None => Link::Insecure,
-            };
-            runtime()?.block_on(node::run(
-                id,
-                listen,
-                bootstrap,
-                join,
-                policy,
-                software_version,
-                link,
-            ))
-        }
+        Command::Node(args) => runtime()?.block_on(node::run(args)),
         Command::Keygen { file } => {
             ClusterKey::generate()?
                 .write_new(&file)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use autopilot_cli::link::Link;
+use autopilot_cli::link::{ClusterKey, Link};
 use autopilot_cli::{DemoNode, NodeId, NodeOptions};
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
@@ -25,16 +25,54 @@ pub fn parse_members(text: &str) -> Result<Vec<(NodeId, String)>> {
         .collect()
 }
 
+/// `autopilot node`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The node's id (a number).
+    #[arg(long)]
+    pub id: u64,
+    /// Where to listen, e.g. 127.0.0.1:7001.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Start a new cluster with these members, e.g. 1=127.0.0.1:7001,2=...
+    #[arg(long, value_name = "ID=ADDR,...")]
+    pub bootstrap: Option<String>,
+    /// Join an existing cluster through this member's address.
+    #[arg(long, value_name = "ADDR")]
+    pub join: Option<String>,
+    /// The policy component to run when this node leads and none is recorded.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub policy: Option<PathBuf>,
+    /// The software version this node reports (for upgrade policies).
+    #[arg(long, value_name = "SEMVER")]
+    pub software_version: Option<String>,
+    /// The cluster's shared key (made by `autopilot keygen`; 0600): every
+    /// connection to and from this node must prove it holds the same key.
+    #[arg(long, value_name = "FILE", required_unless_present = "insecure_dev")]
+    pub cluster_key_file: Option<PathBuf>,
+    /// Run without a cluster key: anyone who reaches the port can join, write and
+    /// swap the policy. For development on a private network only.
+    #[arg(long, conflicts_with = "cluster_key_file")]
+    pub insecure_dev: bool,
+}
+
 /// Runs a node until Ctrl-C.
-pub async fn run(
-    id: NodeId,
-    listen: SocketAddr,
-    bootstrap: Option<String>,
-    join: Option<String>,
-    policy: Option<PathBuf>,
-    software_version: Option<String>,
-    link: Link,
-) -> Result<()> {
+pub async fn run(args: NodeArgs) -> Result<()> {
+    let NodeArgs {
+        id,
+        listen,
+        bootstrap,
+        join,
+        policy,
+        software_version,
+        cluster_key_file,
+        insecure_dev: _,
+    } = args;
+    // clap requires one of the two; no key file means --insecure-dev.
+    let link = match cluster_key_file {
+        Some(path) => Link::Keyed(ClusterKey::from_file(&path).map_err(anyhow::Error::msg)?),
+        None => Link::Insecure,
+    };
     if matches!(link, Link::Insecure) {
         eprintln!(
             "warning: --insecure-dev: anyone who reaches {listen} can join, write and swap the policy"
