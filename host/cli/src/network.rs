@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::Link;
 use crate::types::{NodeId, Request, TypeConfig};
-use autopilot::State;
+use std::collections::BTreeMap;
+
+use autopilot::{ServerId, State};
 
 /// A request to a node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,6 +67,10 @@ pub struct StatusReport {
     pub last_index: u64,
     /// Autopilot's latest state (leader only).
     pub autopilot: Option<State>,
+    /// Why autopilot does or does not act on each server, as of that state (leader
+    /// only; servers without a reason are absent).
+    #[serde(default)]
+    pub reasons: BTreeMap<ServerId, String>,
 }
 
 /// A node's answer.

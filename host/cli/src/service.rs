@@ -22,6 +22,7 @@ use autopilot::openraft::OpenraftNode;
 use autopilot::{
     Application, ArtifactCache, Autopilot, Config, LastContact, NodeStatus, NodeType, PluginHost,
     PluginHostConfig, PolicyRecord, PolicySource, Server, ServerId, ServerStats, State, StoreError,
+    explain_state,
 };
 
 /// How one demo node is set up.
@@ -51,6 +52,9 @@ pub struct NodeOptions {
     /// How it talks to its peers (and they to it): with the cluster key, or in the
     /// clear for development.
     pub link: Link,
+    /// Where to serve the operator's HTTP API (`crate::http`), if anywhere (port 0:
+    /// any free port).
+    pub http: Option<SocketAddr>,
 }
 
 impl NodeOptions {
@@ -76,6 +80,7 @@ impl NodeOptions {
             cache_dir: None,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             link,
+            http: None,
         }
     }
 }
@@ -246,6 +251,8 @@ pub struct DemoNode {
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     link: Link,
     connections: Arc<Semaphore>,
+    config: Config,
+    http_address: Option<String>,
 }
 
 /// At most this many connections are served at once; more are closed at once. With
@@ -262,6 +269,14 @@ impl DemoNode {
     pub async fn start(options: NodeOptions) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(options.listen).await?;
         let address = listener.local_addr()?.to_string();
+        let http = match options.http {
+            Some(at) => Some(TcpListener::bind(at).await?),
+            None => None,
+        };
+        let http_address = match &http {
+            Some(l) => Some(l.local_addr()?.to_string()),
+            None => None,
+        };
         let raft_config = openraft::Config {
             cluster_name: "autopilot-demo".into(),
             heartbeat_interval: 100,
@@ -315,10 +330,16 @@ impl DemoNode {
             tasks: Arc::new(Mutex::new(Vec::new())),
             link: options.link.clone(),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            config: options.config.clone(),
+            http_address,
         };
 
         let serving = tokio::spawn(node.clone().serve(listener)).abort_handle();
         node.tasks().push(serving);
+        if let Some(http) = http {
+            let api = tokio::spawn(crate::http::serve(node.clone(), http)).abort_handle();
+            node.tasks().push(api);
+        }
         if let Some(first) = options.bootstrap.iter().map(|(id, _)| *id).min()
             && first == options.id
         {
@@ -355,6 +376,11 @@ impl DemoNode {
     /// The node's RPC address.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// Where the node serves the operator's HTTP API, if it does.
+    pub fn http_address(&self) -> Option<&str> {
+        self.http_address.as_deref()
     }
 
     /// The node's id.
@@ -529,6 +555,43 @@ impl DemoNode {
         Some((leader, address))
     }
 
+    /// This node's view for operators: on the leader, autopilot's state and each
+    /// server's reason.
+    pub fn status_report(
+        &self,
+        metrics: &openraft::RaftMetrics<NodeId, BasicNode>,
+    ) -> StatusReport {
+        let autopilot = self.leads().then(|| (*self.autopilot.state()).clone());
+        let reasons = autopilot
+            .as_ref()
+            .map(|state| {
+                explain_state(&self.config, state)
+                    .into_iter()
+                    .map(|(id, reason)| (id, reason.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        StatusReport {
+            id: self.id,
+            leader: metrics.state == ServerState::Leader,
+            current_leader: metrics.current_leader,
+            term: metrics.current_term,
+            last_index: metrics.last_log_index.unwrap_or(0),
+            autopilot,
+            reasons,
+        }
+    }
+
+    /// The leader's id and RPC address, if known.
+    pub fn current_leader(&self) -> Option<(NodeId, String)> {
+        self.leader()
+    }
+
+    /// How this node talks to its peers.
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
     fn leads(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
@@ -547,15 +610,7 @@ impl DemoNode {
             }
             Rpc::Status => {
                 let metrics = self.raft.metrics().borrow().clone();
-                let autopilot = self.leads().then(|| (*self.autopilot.state()).clone());
-                Reply::Status(StatusReport {
-                    id: self.id,
-                    leader: metrics.state == ServerState::Leader,
-                    current_leader: metrics.current_leader,
-                    term: metrics.current_term,
-                    last_index: metrics.last_log_index.unwrap_or(0),
-                    autopilot,
-                })
+                Reply::Status(self.status_report(&metrics))
             }
             _ if !self.leads() => Reply::NotLeader(self.leader()),
             Rpc::Write(request) => match self.raft.client_write(request).await {

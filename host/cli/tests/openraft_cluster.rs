@@ -27,6 +27,7 @@ fn link() -> Link {
 
 fn options(id: NodeId, listen: SocketAddr) -> NodeOptions {
     let mut options = NodeOptions::new(id, listen, link());
+    options.http = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     options.cache_dir = Some(std::env::temp_dir().join("autopilot-test-cache"));
     options
 }
@@ -252,6 +253,179 @@ async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
         leader_of(&nodes).is_some_and(|l| l.id() == done.id()),
         "the leader stays"
     );
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+}
+
+/// A plain HTTP/1.1 GET: status, headers (lower-case names), body.
+async fn get(address: &str, path: &str) -> (u16, BTreeMap<String, String>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect to the API");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+async fn get_json(address: &str, path: &str) -> (u16, BTreeMap<String, String>, serde_json::Value) {
+    let (status, headers, body) = get(address, path).await;
+    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    (status, headers, value)
+}
+
+fn api(node: &DemoNode) -> String {
+    node.http_address().expect("serves the API").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_answers_the_operators_api_from_the_leaders_state() {
+    let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
+    let (mut nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
+    let follower = nodes
+        .values()
+        .find(|n| n.id() != leader.id())
+        .cloned()
+        .expect("a follower");
+    let leader_id = leader.id().to_string();
+
+    // Health: 200 once all three are healthy, from the leader and from a follower,
+    // which names the leader it asked.
+    // (Each node registers its version with the leader shortly after it starts.)
+    wait_for(
+        "a healthy, registered cluster",
+        Duration::from_secs(20),
+        async || {
+            let (status, _, body) = get_json(&api(&leader), "/v1/operator/autopilot/health").await;
+            let registered = body["Servers"]
+                .as_array()
+                .is_some_and(|s| s.iter().all(|s| s["Version"] == "1.0.0"));
+            (status == 200 && registered).then_some(())
+        },
+    )
+    .await;
+    for node in [&leader, &follower] {
+        let (status, headers, body) = get_json(&api(node), "/v1/operator/autopilot/health").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers.get("x-autopilot-leader"), Some(&leader_id));
+        assert_eq!(body["Healthy"], true);
+        assert_eq!(body["FailureTolerance"], 1);
+        let servers = body["Servers"].as_array().expect("Servers");
+        assert_eq!(servers.len(), 3);
+        assert_eq!(servers[0]["ID"], leader_id.as_str(), "the leader first");
+        assert_eq!(servers[0]["Leader"], true);
+        for server in servers {
+            for field in [
+                "ID",
+                "Name",
+                "Address",
+                "SerfStatus",
+                "Version",
+                "Leader",
+                "LastContact",
+                "LastTerm",
+                "LastIndex",
+                "Healthy",
+                "Voter",
+                "StableSince",
+            ] {
+                assert!(server.get(field).is_some(), "{field} in {server}");
+            }
+            assert_eq!(server["SerfStatus"], "alive");
+            assert_eq!(server["Voter"], true);
+            assert_eq!(server["Version"], "1.0.0");
+        }
+    }
+
+    // State, from a follower: Consul's fields, the policy, one entry per server.
+    let (status, headers, body) = get_json(&api(&follower), "/v1/operator/autopilot/state").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("x-autopilot-leader"), Some(&leader_id));
+    for field in [
+        "Healthy",
+        "FailureTolerance",
+        "OptimisticFailureTolerance",
+        "Servers",
+        "Leader",
+        "Voters",
+        "RedundancyZones",
+        "ReadReplicas",
+        "Upgrade",
+        "Policy",
+    ] {
+        assert!(body.get(field).is_some(), "{field} in {body}");
+    }
+    assert_eq!(body["Leader"], leader_id.as_str());
+    assert_eq!(body["Voters"].as_array().map(Vec::len), Some(3));
+    assert_eq!(body["Servers"][&leader_id]["Status"], "leader");
+    assert_eq!(body["Policy"]["Active"]["Name"], "stable");
+
+    // Metrics: Prometheus text on every node, the leader's per-node health on it.
+    for node in [&leader, &follower] {
+        let (status, headers, text) = get(&api(node), "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(headers["content-type"].contains("openmetrics-text"));
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("parses as Prometheus text");
+        let healthy = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "autopilot_healthy")
+            .unwrap_or_else(|| panic!("autopilot_healthy in {text}"));
+        let leads = node.id() == leader.id();
+        assert_eq!(
+            healthy.labels.get("leader"),
+            Some(leads.to_string().as_str())
+        );
+        assert!(matches!(healthy.value, prometheus_parse::Value::Gauge(v) if v == 1.0));
+        let per_node = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "autopilot_node_healthy")
+            .count();
+        assert_eq!(per_node, if leads { 3 } else { 0 }, "{text}");
+        if leads {
+            assert!(
+                scrape
+                    .samples
+                    .iter()
+                    .any(|s| s.metric.starts_with("autopilot_state_updates")),
+                "{text}"
+            );
+        }
+    }
+
+    // A voter dies: 429 with the body, and the dead server's reason.
+    let dead = follower.id();
+    nodes.remove(&dead).expect("present").shutdown().await;
+    let body = wait_for("an unhealthy report", Duration::from_secs(20), async || {
+        let (status, _, body) = get_json(&api(&leader), "/v1/operator/autopilot/health").await;
+        (status == 429).then_some(body)
+    })
+    .await;
+    assert_eq!(body["Healthy"], false);
+    assert_eq!(body["FailureTolerance"], 0);
+    let (_, _, state) = get_json(&api(&leader), "/v1/operator/autopilot/state").await;
+    let reason = state["Servers"][dead.to_string()]["Reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.starts_with("unhealthy: "), "{state}");
     for node in nodes.values() {
         node.shutdown().await;
     }

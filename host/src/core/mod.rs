@@ -39,7 +39,7 @@ pub use prune::{
     PruneCandidates, PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune,
     prune_candidates, prune_node_types,
 };
-pub use reasons::{Kept, Reason, Unhealthy, explain, unhealthy_because};
+pub use reasons::{Kept, Reason, Unhealthy, explain, explain_state, unhealthy_because};
 pub use reconcile::{ReconcileError, plan_reconcile};
 pub use safety::{SafetyViolation, check_decisions};
 pub use server::{

@@ -247,6 +247,32 @@ pub fn explain(
             .entry(id.clone())
             .or_insert_with(|| Reason::Kept(why.clone()));
     }
+    health_reasons(config, state, leader_term, leader_index, &mut reasons);
+    reasons
+}
+
+/// Each server's reason from a state alone, between rounds (no actions): which health
+/// rule it fails, or how long a non-voter has been stable. The leader's position is
+/// its own figures in the state.
+pub fn explain_state(config: &Config, state: &State) -> BTreeMap<ServerId, Reason> {
+    let (leader_term, leader_index) = state
+        .leader
+        .as_ref()
+        .and_then(|id| state.servers.get(id))
+        .map_or((0, 0), |l| (l.stats.last_term, l.stats.last_index));
+    let mut reasons = BTreeMap::new();
+    health_reasons(config, state, leader_term, leader_index, &mut reasons);
+    reasons
+}
+
+/// Adds the health and stability reasons of the servers that have none yet.
+fn health_reasons(
+    config: &Config,
+    state: &State,
+    leader_term: u64,
+    leader_index: u64,
+    reasons: &mut BTreeMap<ServerId, Reason>,
+) {
     let needed = state.effective_stabilization(config);
     for (id, server) in &state.servers {
         if reasons.contains_key(id) {
@@ -266,5 +292,4 @@ pub fn explain(
             reasons.insert(id.clone(), reason);
         }
     }
-    reasons
 }

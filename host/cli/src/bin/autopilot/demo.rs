@@ -28,6 +28,8 @@ struct Cluster {
     key_file: PathBuf,
     link: Link,
     addresses: BTreeMap<NodeId, String>,
+    /// Where each node serves the operator's HTTP API.
+    apis: BTreeMap<NodeId, String>,
     children: BTreeMap<NodeId, Child>,
 }
 
@@ -37,6 +39,11 @@ impl Cluster {
             .addresses
             .get(&id)
             .context("no address for the node")?
+            .clone();
+        let api = self
+            .apis
+            .get(&id)
+            .context("no API address for the node")?
             .clone();
         let log = std::fs::File::create(self.dir.join(format!("node-{id}.log")))?;
         let mut command = Command::new(&self.exe);
@@ -52,6 +59,7 @@ impl Cluster {
             .arg(&self.policy)
             .arg("--cluster-key-file")
             .arg(&self.key_file)
+            .args(["--http", &api])
             .env("AUTOPILOT_CACHE_DIR", self.dir.join("cache"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -140,9 +148,11 @@ pub async fn run(exe: PathBuf) -> Result<()> {
     let key_file = dir.join("cluster.key");
     key.write_new(&key_file)
         .with_context(|| format!("cannot write {}", key_file.display()))?;
+    let mut apis = BTreeMap::new();
     let mut addresses = BTreeMap::new();
     for id in 1..=5 {
         addresses.insert(id, free_address()?);
+        apis.insert(id, free_address()?);
     }
     let mut cluster = Cluster {
         exe,
@@ -151,6 +161,7 @@ pub async fn run(exe: PathBuf) -> Result<()> {
         key_file,
         link: Link::Keyed(key),
         addresses,
+        apis,
         children: BTreeMap::new(),
     };
     let result = tokio::select! {
@@ -263,6 +274,10 @@ async fn start_voters(cluster: &mut Cluster, view: &View) -> Result<()> {
     })
     .await?;
     view.say("cluster healthy; a client writes a key every 20 ms");
+    view.say(&format!(
+        "operator API on every node, e.g. http://{}/v1/operator/autopilot/state",
+        cluster.apis[&1]
+    ));
     Ok(())
 }
 

@@ -54,6 +54,10 @@ pub struct NodeArgs {
     /// swap the policy. For development on a private network only.
     #[arg(long, conflicts_with = "cluster_key_file")]
     pub insecure_dev: bool,
+    /// Serve the operator's HTTP API here (Consul's autopilot health and state
+    /// endpoints, Prometheus metrics), e.g. 127.0.0.1:8500.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
 }
 
 /// Runs a node until Ctrl-C.
@@ -67,6 +71,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         software_version,
         cluster_key_file,
         insecure_dev: _,
+        http,
     } = args;
     // clap requires one of the two; no key file means --insecure-dev.
     let link = match cluster_key_file {
@@ -79,6 +84,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         );
     }
     let mut options = NodeOptions::new(id, listen, link);
+    options.http = http;
     if let Some(version) = software_version {
         options.version = version;
     }
@@ -100,6 +106,9 @@ pub async fn run(args: NodeArgs) -> Result<()> {
     }
     let node = DemoNode::start(options).await?;
     eprintln!("node {id} listening on {}", node.address());
+    if let Some(api) = node.http_address() {
+        eprintln!("node {id} serves its HTTP API on http://{api}/v1/operator/autopilot/health");
+    }
     tokio::signal::ctrl_c().await?;
     node.shutdown().await;
     Ok(())

@@ -1,0 +1,405 @@
+//! The operator's HTTP API on a demo node (`autopilot node --http ADDR`): Consul's
+//! autopilot read endpoints, with each server's reason, and Prometheus metrics.
+//!
+//! Any node answers. The leader runs autopilot and answers from its own state; a
+//! follower asks the leader over the cluster link (so with the cluster key) and names
+//! it in the `X-Autopilot-Leader` header; with `?stale` a node that cannot reach a
+//! leader answers from the last state it computed itself (`X-Autopilot-Stale: true`).
+//! Reads only, so far: there is nothing here that changes the cluster.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use autopilot::{RaftState, ServerId, State, compare_servers};
+use axum::Router;
+use axum::extract::{Query, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::DemoNode;
+use crate::network::{Reply, Rpc, StatusReport, call};
+
+/// How long a follower waits for the leader's state.
+const LEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The API's routes over `node`.
+pub fn router(node: DemoNode) -> Router {
+    Router::new()
+        .route("/v1/operator/autopilot/health", get(health))
+        .route("/v1/operator/autopilot/state", get(state))
+        .route("/metrics", get(metrics))
+        .with_state(node)
+}
+
+/// Serves the API on `listener` until the task is dropped.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(node: DemoNode, listener: TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, router(node)).await
+}
+
+/// Query parameters every read takes.
+#[derive(Debug, Default, Deserialize)]
+struct ReadParams {
+    /// Present (any value, or none): answer from this node when no leader is reachable.
+    stale: Option<String>,
+}
+
+/// The leader's view: its report, autopilot's state in it, and the headers that say
+/// where it came from.
+struct View {
+    report: StatusReport,
+    state: State,
+    headers: HeaderMap,
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("?"))
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "Error": message }))).into_response()
+}
+
+/// Autopilot's state from the leader (this node or over the link), or this node's own
+/// last state when `stale` allows it.
+async fn leader_view(node: &DemoNode, stale: bool) -> Result<View, Response> {
+    let metrics = node.raft().metrics().borrow().clone();
+    let local = node.status_report(&metrics);
+    let mut headers = HeaderMap::new();
+    if let Some(state) = local.autopilot.clone() {
+        headers.insert("X-Autopilot-Leader", header_value(&node.id().to_string()));
+        return Ok(View {
+            report: local,
+            state,
+            headers,
+        });
+    }
+    if let Some((id, address)) = node.current_leader()
+        && let Ok(Reply::Status(report)) =
+            call(node.link(), &address, &Rpc::Status, LEADER_TIMEOUT).await
+        && let Some(state) = report.autopilot.clone()
+    {
+        headers.insert("X-Autopilot-Leader", header_value(&id.to_string()));
+        return Ok(View {
+            report,
+            state,
+            headers,
+        });
+    }
+    if stale && let Some(state) = node.autopilot().application().latest_state() {
+        headers.insert("X-Autopilot-Stale", HeaderValue::from_static("true"));
+        let report = StatusReport {
+            autopilot: Some(state.clone()),
+            ..local
+        };
+        return Ok(View {
+            report,
+            state,
+            headers,
+        });
+    }
+    Err(error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no leader reachable; add ?stale to read this node's own last state",
+    ))
+}
+
+/// Servers best first: the leader, then voters as autopilot orders them, then the rest.
+fn ordered(state: &State) -> Vec<&ServerId> {
+    let mut ids: Vec<&ServerId> = state.servers.keys().collect();
+    ids.sort_by(|a, b| compare_servers(a, b, state));
+    ids
+}
+
+fn last_contact(state: &State, id: &ServerId) -> String {
+    state
+        .servers
+        .get(id)
+        .and_then(|s| s.stats.last_contact.as_duration())
+        .map_or_else(|| "unknown".to_owned(), go_duration)
+}
+
+/// A duration as Go prints it (what Consul's clients parse): `0s`, `750ns`, `1.5ms`,
+/// `2.25s`, `3m20s`, `1h0m5s`.
+fn go_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let trimmed = |value: f64, unit: &str| {
+        let text = format!("{value:.3}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        format!("{text}{unit}")
+    };
+    if nanos < 1_000 {
+        return format!("{nanos}ns");
+    }
+    if nanos < 1_000_000 {
+        return trimmed(nanos as f64 / 1e3, "µs");
+    }
+    if nanos < 1_000_000_000 {
+        return trimmed(nanos as f64 / 1e6, "ms");
+    }
+    let secs = d.as_secs();
+    let (hours, minutes) = (secs / 3600, secs % 3600 / 60);
+    let rest = d
+        .saturating_sub(Duration::from_secs(hours * 3600 + minutes * 60))
+        .as_secs_f64();
+    let seconds = trimmed(rest, "s");
+    match (hours, minutes) {
+        (0, 0) => seconds,
+        (0, m) => format!("{m}m{seconds}"),
+        (h, m) => format!("{h}h{m}m{seconds}"),
+    }
+}
+
+fn stable_since(state: &State, id: &ServerId) -> String {
+    state.servers.get(id).map_or_else(String::new, |s| {
+        s.health
+            .stable_since
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    })
+}
+
+/// `GET /v1/operator/autopilot/health`: Consul's `OperatorHealthReply`, 200 when the
+/// cluster is healthy and 429 when not (as Consul), with the body either way.
+async fn health(Shared(node): Shared<DemoNode>, Query(params): Query<ReadParams>) -> Response {
+    let view = match leader_view(&node, params.stale.is_some()).await {
+        Ok(view) => view,
+        Err(response) => return response,
+    };
+    let state = &view.state;
+    let servers: Vec<Value> = ordered(state)
+        .into_iter()
+        .filter_map(|id| state.servers.get(id).map(|s| (id, s)))
+        .map(|(id, s)| {
+            json!({
+                "ID": id,
+                "Name": s.server.name,
+                "Address": s.server.address,
+                "SerfStatus": s.server.node_status.to_string(),
+                "Version": s.server.version,
+                "Leader": s.state == RaftState::Leader,
+                "LastContact": last_contact(state, id),
+                "LastTerm": s.stats.last_term,
+                "LastIndex": s.stats.last_index,
+                "Healthy": s.health.healthy,
+                "Voter": s.has_voting_rights(),
+                "StableSince": stable_since(state, id),
+            })
+        })
+        .collect();
+    let body = json!({
+        "Healthy": state.healthy,
+        "FailureTolerance": state.failure_tolerance,
+        "Servers": servers,
+    });
+    let status = if state.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::TOO_MANY_REQUESTS
+    };
+    (status, view.headers, axum::Json(body)).into_response()
+}
+
+/// How many servers could fail one at a time, each replaced by a healthy non-voter's
+/// promotion before the next, without losing quorum: the healthy servers beyond a
+/// quorum of the voters.
+fn optimistic_failure_tolerance(state: &State) -> usize {
+    let voters = state
+        .servers
+        .values()
+        .filter(|s| s.has_voting_rights())
+        .count();
+    let healthy = state.servers.values().filter(|s| s.health.healthy).count();
+    healthy.saturating_sub(voters / 2 + 1)
+}
+
+/// `GET /v1/operator/autopilot/state`: Consul's `AutopilotState`, each server with
+/// its `Reason`, and the active `Policy` with its history.
+async fn state(Shared(node): Shared<DemoNode>, Query(params): Query<ReadParams>) -> Response {
+    let view = match leader_view(&node, params.stale.is_some()).await {
+        Ok(view) => view,
+        Err(response) => return response,
+    };
+    let state = &view.state;
+    let servers: serde_json::Map<String, Value> = state
+        .servers
+        .iter()
+        .map(|(id, s)| {
+            let mut entry = json!({
+                "ID": id,
+                "Name": s.server.name,
+                "Address": s.server.address,
+                "NodeStatus": s.server.node_status.to_string(),
+                "Version": s.server.version,
+                "LastContact": last_contact(state, id),
+                "LastTerm": s.stats.last_term,
+                "LastIndex": s.stats.last_index,
+                "Healthy": s.health.healthy,
+                "StableSince": stable_since(state, id),
+                "RedundancyZone": zone(s.server.meta.as_deref()),
+                "UpgradeVersion": s.server.version,
+                "ReadReplica": false,
+                "Status": s.state.to_string(),
+                "Meta": s.server.meta,
+                "NodeType": s.server.node_type,
+            });
+            if let Some(reason) = view.report.reasons.get(id) {
+                entry["Reason"] = json!(reason);
+            }
+            (id.to_string(), entry)
+        })
+        .collect();
+    let body = json!({
+        "Healthy": state.healthy,
+        "FailureTolerance": state.failure_tolerance,
+        "OptimisticFailureTolerance": optimistic_failure_tolerance(state),
+        "Servers": servers,
+        "Leader": state.leader,
+        "Voters": state.voters,
+        "RedundancyZones": state.ext.get("RedundancyZones").cloned().unwrap_or_else(|| json!({})),
+        "ReadReplicas": [],
+        "Upgrade": state.ext.get("Upgrade").cloned().unwrap_or(Value::Null),
+        "Policy": state.policy,
+    });
+    (view.headers, axum::Json(body)).into_response()
+}
+
+/// A server's redundancy zone, as the zones policy reads it from the metadata.
+fn zone(meta: Option<&BTreeMap<String, String>>) -> String {
+    meta.and_then(|m| m.get("zone"))
+        .cloned()
+        .unwrap_or_default()
+}
+
+type Labels = Vec<(String, String)>;
+
+/// `GET /metrics`: Prometheus text. On every node, with a `leader` label saying
+/// whether this node leads: `autopilot_healthy` (0 or 1) and
+/// `autopilot_failure_tolerance`, from the leader's state (absent when no leader is
+/// reachable). On the leader also `autopilot_node_healthy{node_id}` and its
+/// counters: state updates, reconcile rounds, actions, policy faults and errors.
+async fn metrics(Shared(node): Shared<DemoNode>) -> Response {
+    let mut registry = Registry::default();
+    let leads = node.raft().metrics().borrow().state == openraft::ServerState::Leader;
+    let role: Labels = vec![("leader".into(), leads.to_string())];
+    let healthy = Family::<Labels, Gauge>::default();
+    let tolerance = Family::<Labels, Gauge>::default();
+    registry.register(
+        "autopilot_healthy",
+        "Whether every server is healthy (1) or not (0), as the leader sees it",
+        healthy.clone(),
+    );
+    registry.register(
+        "autopilot_failure_tolerance",
+        "How many voters could fail with the cluster keeping a healthy quorum",
+        tolerance.clone(),
+    );
+    if let Ok(view) = leader_view(&node, false).await {
+        healthy
+            .get_or_create(&role)
+            .set(i64::from(view.state.healthy));
+        tolerance
+            .get_or_create(&role)
+            .set(i64::from(view.state.failure_tolerance));
+    }
+    if leads {
+        let state = node.autopilot().state();
+        let per_node = Family::<Labels, Gauge>::default();
+        registry.register(
+            "autopilot_node_healthy",
+            "Whether the server is healthy (1) or not (0)",
+            per_node.clone(),
+        );
+        for (id, s) in &state.servers {
+            per_node
+                .get_or_create(&vec![("node_id".into(), id.to_string())])
+                .set(i64::from(s.health.healthy));
+        }
+        let counters = node.autopilot().counters();
+        for (name, help, value) in [
+            (
+                "autopilot_state_updates",
+                "States computed",
+                counters.state_updates,
+            ),
+            (
+                "autopilot_state_update_errors",
+                "State updates that failed",
+                counters.state_update_errors,
+            ),
+            (
+                "autopilot_reconcile_rounds",
+                "Reconcile rounds run",
+                counters.reconcile_rounds,
+            ),
+            (
+                "autopilot_reconcile_errors",
+                "Reconcile rounds that failed",
+                counters.reconcile_errors,
+            ),
+            (
+                "autopilot_prune_errors",
+                "Pruning passes that failed",
+                counters.prune_errors,
+            ),
+            (
+                "autopilot_actions",
+                "Membership and removal actions executed",
+                counters.actions,
+            ),
+            (
+                "autopilot_policy_faults",
+                "Policy answers replaced by the stable policy's",
+                counters.policy_faults,
+            ),
+        ] {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(value);
+            registry.register(name, help, counter);
+        }
+    }
+    let mut text = String::new();
+    if encode(&mut text, &registry).is_err() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the metrics",
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_go_prints_them() {
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(Duration::from_nanos(750)), "750ns");
+        assert_eq!(go_duration(Duration::from_micros(1_500)), "1.5ms");
+        assert_eq!(go_duration(Duration::from_millis(2_250)), "2.25s");
+        assert_eq!(go_duration(Duration::from_secs(200)), "3m20s");
+        assert_eq!(go_duration(Duration::from_secs(3605)), "1h0m5s");
+    }
+}
