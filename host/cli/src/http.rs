@@ -5,14 +5,18 @@
 //! follower asks the leader over the cluster link (so with the cluster key) and names
 //! it in the `X-Autopilot-Leader` header; with `?stale` a node that cannot reach a
 //! leader answers from the last state it computed itself (`X-Autopilot-Stale: true`).
-//! Reads only, so far: there is nothing here that changes the cluster.
+//! Writes (`PUT`) need `Authorization: Bearer <token>` with the node's
+//! `--http-token-file`; without a configured token they are refused (403). A write
+//! is one Raft entry, applied whole or not at all.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use autopilot::{RaftState, ServerId, State, compare_servers};
+use autopilot::{Config, RaftState, ServerId, State, compare_servers};
 use axum::Router;
-use axum::extract::{Query, State as Shared};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State as Shared};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,6 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 use crate::DemoNode;
@@ -31,11 +36,31 @@ use crate::network::{Reply, Rpc, StatusReport, call};
 /// How long a follower waits for the leader's state.
 const LEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The largest JSON body a write accepts.
+const MAX_JSON_BODY: usize = 1 << 20;
+
+/// The largest policy upload: the plugin host's component size limit.
+const MAX_POLICY_BODY: usize = 16 << 20;
+
+/// How long a follower waits for the leader to load, check and swap a policy.
+const SWAP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest duration a configuration may hold (a year), as `autopilot plan` allows.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// The API's routes over `node`.
 pub fn router(node: DemoNode) -> Router {
     Router::new()
         .route("/v1/operator/autopilot/health", get(health))
         .route("/v1/operator/autopilot/state", get(state))
+        .route(
+            "/v1/operator/autopilot/configuration",
+            get(get_config).put(put_config.layer(DefaultBodyLimit::max(MAX_JSON_BODY))),
+        )
+        .route(
+            "/v1/operator/autopilot/policy",
+            get(get_policy).put(put_policy.layer(DefaultBodyLimit::max(MAX_POLICY_BODY))),
+        )
         .route("/metrics", get(metrics))
         .with_state(node)
 }
@@ -71,11 +96,20 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "Error": message }))).into_response()
 }
 
+/// A refused request: its status and one line saying why (JSON `{"Error": ...}`).
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, &self.1)
+    }
+}
+
 /// Autopilot's state from the leader (this node or over the link), or this node's own
 /// last state when `stale` allows it.
 async fn leader_view(node: &DemoNode, stale: bool) -> Result<View, Response> {
     let metrics = node.raft().metrics().borrow().clone();
-    let local = node.status_report(&metrics);
+    let local = node.status_report(&metrics).await;
     let mut headers = HeaderMap::new();
     if let Some(state) = local.autopilot.clone() {
         headers.insert("X-Autopilot-Leader", header_value(&node.id().to_string()));
@@ -388,6 +422,262 @@ async fn metrics(Shared(node): Shared<DemoNode>) -> Response {
         .into_response()
 }
 
+/// Query parameters of a write.
+#[derive(Debug, Default, Deserialize)]
+struct WriteParams {
+    /// Check-and-set: apply only if the record's modify index is this.
+    cas: Option<String>,
+}
+
+/// Refuses a write unless writes are enabled and the request carries the token.
+fn authorize(node: &DemoNode, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = node.http_token() else {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "writes are disabled on this node: start it with --http-token-file FILE".into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Compare digests, in time independent of where they differ.
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(token.as_bytes()),
+    );
+    let differ = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    if differ != 0 {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "a write needs `Authorization: Bearer <token>` with this node's token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /v1/operator/autopilot/configuration`: Consul's `AutopilotConfiguration`
+/// (the fields that apply), from this node's copy of the replicated record.
+async fn get_config(Shared(node): Shared<DemoNode>) -> Response {
+    let app = node.autopilot().application();
+    let record = app.config_record().await;
+    let config = app.effective_config().await;
+    let (create, modify) = record.map_or((0, 0), |r| (r.create_index, r.modify_index));
+    axum::Json(json!({
+        "CleanupDeadServers": config.cleanup_dead_servers,
+        "LastContactThreshold": go_duration(config.last_contact_threshold),
+        "MaxTrailingLogs": config.max_trailing_logs,
+        "MinQuorum": config.min_quorum,
+        "ServerStabilizationTime": go_duration(config.server_stabilization_time),
+        "Ext": config.ext,
+        "CreateIndex": create,
+        "ModifyIndex": modify,
+    }))
+    .into_response()
+}
+
+/// A configuration as an operator writes it (Consul's layout, durations as Go
+/// spells them). Every tunable is required; the indexes a client read back are
+/// accepted and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigBody {
+    #[serde(rename = "CleanupDeadServers")]
+    cleanup_dead_servers: bool,
+    #[serde(rename = "LastContactThreshold")]
+    last_contact_threshold: String,
+    #[serde(rename = "MaxTrailingLogs")]
+    max_trailing_logs: u64,
+    #[serde(rename = "MinQuorum")]
+    min_quorum: u32,
+    #[serde(rename = "ServerStabilizationTime")]
+    server_stabilization_time: String,
+    #[serde(rename = "Ext", default)]
+    ext: Value,
+    #[serde(rename = "CreateIndex", default)]
+    _create_index: Option<u64>,
+    #[serde(rename = "ModifyIndex", default)]
+    _modify_index: Option<u64>,
+}
+
+/// Parses a duration as Go spells it: `0`, `200ms`, `1m30s`, `1.5h`.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest.get(..digits)?.parse().ok()?;
+        rest = rest.get(digits..)?;
+        let (unit, scale) = [
+            ("ns", 1e-9),
+            ("us", 1e-6),
+            ("µs", 1e-6),
+            ("ms", 1e-3),
+            ("s", 1.0),
+            ("m", 60.0),
+            ("h", 3600.0),
+        ]
+        .into_iter()
+        .filter(|(u, _)| rest.starts_with(u))
+        .max_by_key(|(u, _)| u.len())?;
+        rest = rest.get(unit.len()..)?;
+        total += value * scale;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+fn duration_field(field: &str, text: &str) -> Result<Duration, ApiError> {
+    let bad = |why: &str| ApiError(StatusCode::BAD_REQUEST, format!("{field}: {text:?} {why}"));
+    let d = parse_go_duration(text).ok_or_else(|| bad("is not a duration (e.g. 200ms, 10s)"))?;
+    if d > MAX_DURATION {
+        return Err(bad("is longer than a year"));
+    }
+    Ok(d)
+}
+
+/// `PUT /v1/operator/autopilot/configuration[?cas=N]`: replaces the configuration
+/// through Raft (on the leader, which a follower asks), answering `true`, or `false`
+/// when `cas` is given and is not the current modify index. Nothing is applied unless
+/// the whole body is valid.
+async fn put_config(
+    Shared(node): Shared<DemoNode>,
+    Query(params): Query<WriteParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = authorize(&node, &headers) {
+        return refused.into_response();
+    }
+    let cas = match params.cas.as_deref().map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "cas: must be a modify index (a whole number)",
+            );
+        }
+    };
+    let mut json = serde_json::Deserializer::from_slice(&body);
+    let parsed: ConfigBody = match serde_path_to_error::deserialize(&mut json) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let path = e.path().to_string();
+            let message = if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            };
+            return error(StatusCode::BAD_REQUEST, &message);
+        }
+    };
+    let config = Config {
+        cleanup_dead_servers: parsed.cleanup_dead_servers,
+        last_contact_threshold: match duration_field(
+            "LastContactThreshold",
+            &parsed.last_contact_threshold,
+        ) {
+            Ok(d) => d,
+            Err(refused) => return refused.into_response(),
+        },
+        max_trailing_logs: parsed.max_trailing_logs,
+        min_quorum: parsed.min_quorum,
+        server_stabilization_time: match duration_field(
+            "ServerStabilizationTime",
+            &parsed.server_stabilization_time,
+        ) {
+            Ok(d) => d,
+            Err(refused) => return refused.into_response(),
+        },
+        ext: parsed.ext,
+    };
+    let rpc = Rpc::SetConfig { config, cas };
+    let leads = node.raft().metrics().borrow().state == openraft::ServerState::Leader;
+    let (reply, leader) = if leads {
+        (Ok(node.handle_rpc(rpc).await), node.id())
+    } else {
+        let Some((id, address)) = node.current_leader() else {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "no leader to write to");
+        };
+        (call(node.link(), &address, &rpc, LEADER_TIMEOUT).await, id)
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Autopilot-Leader", header_value(&leader.to_string()));
+    match reply {
+        Ok(Reply::Applied(applied)) => (headers, axum::Json(applied)).into_response(),
+        Ok(other) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the leader did not apply it: {other:?}"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the leader did not answer: {e}"),
+        ),
+    }
+}
+
+/// `GET /v1/operator/autopilot/policy`: the active policy (name, version, digest,
+/// since when) and the history of swaps, refusals and rollbacks, from the leader.
+async fn get_policy(Shared(node): Shared<DemoNode>, Query(params): Query<ReadParams>) -> Response {
+    match leader_view(&node, params.stale.is_some()).await {
+        Ok(view) => (view.headers, axum::Json(view.state.policy)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `PUT /v1/operator/autopilot/policy` (body: the component): the leader loads,
+/// checks, dry-runs and swaps it, as the library's `set_policy`, and records it for
+/// every later leader. Answers the policy now active, or 422 with the named refusal
+/// (the running policy stays).
+async fn put_policy(Shared(node): Shared<DemoNode>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = authorize(&node, &headers) {
+        return refused.into_response();
+    }
+    let rpc = Rpc::SetPolicy(body.to_vec());
+    let leads = node.raft().metrics().borrow().state == openraft::ServerState::Leader;
+    let (reply, leader) = if leads {
+        (Ok(node.handle_rpc(rpc).await), node.id())
+    } else {
+        let Some((id, address)) = node.current_leader() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no leader to swap the policy on",
+            );
+        };
+        (call(node.link(), &address, &rpc, SWAP_TIMEOUT).await, id)
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Autopilot-Leader", header_value(&leader.to_string()));
+    match reply {
+        Ok(Reply::PolicySet(active)) => (headers, axum::Json(active)).into_response(),
+        Ok(Reply::Error(refusal)) => {
+            let mut response = error(StatusCode::UNPROCESSABLE_ENTITY, &refusal);
+            response.headers_mut().extend(headers);
+            response
+        }
+        Ok(other) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the leader did not swap it: {other:?}"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the leader did not answer: {e}"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::go_duration;
@@ -401,5 +691,24 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(2_250)), "2.25s");
         assert_eq!(go_duration(Duration::from_secs(200)), "3m20s");
         assert_eq!(go_duration(Duration::from_secs(3605)), "1h0m5s");
+    }
+
+    #[test]
+    fn go_durations_parse_back() {
+        use super::parse_go_duration as parse;
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(200),
+            Duration::from_micros(1_500),
+            Duration::from_millis(2_250),
+            Duration::from_secs(200),
+            Duration::from_secs(3605),
+        ] {
+            assert_eq!(parse(&go_duration(d)), Some(d), "{d:?}");
+        }
+        assert_eq!(parse("1.5h"), Some(Duration::from_secs(5400)));
+        for bad in ["", "10", "ten seconds", "5x", "-1s", "s"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 }

@@ -18,7 +18,7 @@ mod types;
 
 pub use service::{DemoApplication, DemoNode, NodeOptions};
 pub use store::{LogStore, StateMachine};
-pub use types::{Data, NodeId, Registered, Request, Response, TypeConfig};
+pub use types::{ConfigRecord, Data, NodeId, Registered, Request, Response, TypeConfig};
 
 /// The shipped policy components, built from `promoters/` for `wasm32-wasip2` by the
 /// build script.

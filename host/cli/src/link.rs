@@ -87,23 +87,13 @@ impl ClusterKey {
     /// # Errors
     /// A message naming the file and what is wrong with it.
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let what = |e: &dyn fmt::Display| format!("cluster key file {}: {e}", path.display());
-        let meta = std::fs::metadata(path).map_err(|e| what(&e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(what(&format!(
-                    "open to group or others (mode {mode:03o}; `chmod 600` it)"
-                )));
-            }
-        }
-        if meta.len() > 1024 {
-            return Err(what(&"not a key (too long)"));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
-        Self::from_hex(text.trim()).ok_or_else(|| what(&"not a key (expected 64 hex digits)"))
+        let text = read_secret_file(path, "cluster key file")?;
+        Self::from_hex(&text).ok_or_else(|| {
+            format!(
+                "cluster key file {}: not a key (expected 64 hex digits)",
+                path.display()
+            )
+        })
     }
 
     fn from_hex(text: &str) -> Option<Self> {
@@ -116,6 +106,35 @@ impl ClusterKey {
         }
         Some(Self(key))
     }
+}
+
+/// Reads a small secret file (at most 1 KiB; surrounding whitespace trimmed). On Unix
+/// the file must not be readable or writable by group or others.
+///
+/// # Errors
+/// A message naming the file (as `what`) and what is wrong with it.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<String, String> {
+    let fail = |e: &dyn fmt::Display| format!("{what} {}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| fail(&e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(fail(&format!(
+                "open to group or others (mode {mode:03o}; `chmod 600` it)"
+            )));
+        }
+    }
+    if meta.len() > 1024 {
+        return Err(fail(&"too long for a secret (over 1 KiB)"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(fail(&"empty"));
+    }
+    Ok(text.to_owned())
 }
 
 /// How this node talks to its peers: with the cluster key, or in the clear.

@@ -50,6 +50,14 @@ pub enum Rpc {
     Status,
     /// Swap the autopilot policy to this component (only the leader accepts it).
     SetPolicy(Vec<u8>),
+    /// Replace autopilot's configuration, check-and-set on the modify index if `cas`
+    /// is given (only the leader accepts it).
+    SetConfig {
+        /// The new configuration.
+        config: autopilot::Config,
+        /// The modify index it must replace.
+        cas: Option<u64>,
+    },
 }
 
 /// A node's view of the cluster, for operators and the demo.
@@ -97,6 +105,11 @@ pub enum Reply {
     },
     /// To `Status`.
     Status(StatusReport),
+    /// To `SetPolicy`: the policy now active.
+    PolicySet(autopilot::ActivePolicy),
+    /// To `SetConfig`: whether it was applied (false: the check-and-set index did not
+    /// match).
+    Applied(bool),
     /// The request failed.
     Error(String),
 }

@@ -55,6 +55,8 @@ pub struct NodeOptions {
     /// Where to serve the operator's HTTP API (`crate::http`), if anywhere (port 0:
     /// any free port).
     pub http: Option<SocketAddr>,
+    /// The bearer token the HTTP API's writes require; without one they are refused.
+    pub http_token: Option<String>,
 }
 
 impl NodeOptions {
@@ -81,6 +83,7 @@ impl NodeOptions {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             link,
             http: None,
+            http_token: None,
         }
     }
 }
@@ -100,6 +103,20 @@ pub struct DemoApplication {
 }
 
 impl DemoApplication {
+    /// The replicated configuration once an operator has set one, else this node's.
+    pub async fn effective_config(&self) -> Config {
+        self.machine
+            .data()
+            .await
+            .config
+            .map_or_else(|| self.config.clone(), |r| r.config)
+    }
+
+    /// The replicated configuration record, if an operator has set one.
+    pub async fn config_record(&self) -> Option<crate::types::ConfigRecord> {
+        self.machine.data().await.config
+    }
+
     fn seen(&self) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, Instant>> {
         self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -115,7 +132,7 @@ impl DemoApplication {
 
 impl Application for DemoApplication {
     async fn autopilot_config(&self) -> Option<Config> {
-        Some(self.config.clone())
+        Some(self.effective_config().await)
     }
 
     async fn known_servers(&self) -> BTreeMap<ServerId, Server> {
@@ -251,8 +268,8 @@ pub struct DemoNode {
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     link: Link,
     connections: Arc<Semaphore>,
-    config: Config,
     http_address: Option<String>,
+    http_token: Option<Arc<str>>,
 }
 
 /// At most this many connections are served at once; more are closed at once. With
@@ -330,8 +347,8 @@ impl DemoNode {
             tasks: Arc::new(Mutex::new(Vec::new())),
             link: options.link.clone(),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            config: options.config.clone(),
             http_address,
+            http_token: options.http_token.as_deref().map(Arc::from),
         };
 
         let serving = tokio::spawn(node.clone().serve(listener)).abort_handle();
@@ -381,6 +398,11 @@ impl DemoNode {
     /// Where the node serves the operator's HTTP API, if it does.
     pub fn http_address(&self) -> Option<&str> {
         self.http_address.as_deref()
+    }
+
+    /// The token the HTTP API's writes require, if writes are enabled.
+    pub fn http_token(&self) -> Option<&str> {
+        self.http_token.as_deref()
     }
 
     /// The node's id.
@@ -557,15 +579,16 @@ impl DemoNode {
 
     /// This node's view for operators: on the leader, autopilot's state and each
     /// server's reason.
-    pub fn status_report(
+    pub async fn status_report(
         &self,
         metrics: &openraft::RaftMetrics<NodeId, BasicNode>,
     ) -> StatusReport {
         let autopilot = self.leads().then(|| (*self.autopilot.state()).clone());
+        let config = self.autopilot.application().effective_config().await;
         let reasons = autopilot
             .as_ref()
             .map(|state| {
-                explain_state(&self.config, state)
+                explain_state(&config, state)
                     .into_iter()
                     .map(|(id, reason)| (id, reason.to_string()))
                     .collect()
@@ -596,6 +619,12 @@ impl DemoNode {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// Answers one request as if it had come over the network (the HTTP API's writes
+    /// on the leader use it).
+    pub async fn handle_rpc(&self, rpc: Rpc) -> Reply {
+        self.handle(rpc).await
+    }
+
     async fn handle(&self, rpc: Rpc) -> Reply {
         match rpc {
             Rpc::Append(r) => Reply::Append(self.raft.append_entries(r).await),
@@ -610,9 +639,19 @@ impl DemoNode {
             }
             Rpc::Status => {
                 let metrics = self.raft.metrics().borrow().clone();
-                Reply::Status(self.status_report(&metrics))
+                Reply::Status(self.status_report(&metrics).await)
             }
             _ if !self.leads() => Reply::NotLeader(self.leader()),
+            Rpc::SetConfig { config, cas } => {
+                match self
+                    .raft
+                    .client_write(Request::SetConfig { config, cas })
+                    .await
+                {
+                    Ok(written) => Reply::Applied(written.data.applied),
+                    Err(e) => Reply::Error(e.to_string()),
+                }
+            }
             Rpc::Write(request) => match self.raft.client_write(request).await {
                 Ok(_) => Reply::Ok,
                 Err(e) => Reply::Error(e.to_string()),
@@ -645,7 +684,7 @@ impl DemoNode {
             }
             Rpc::SetPolicy(bytes) => {
                 match self.autopilot.set_policy(PolicySource::Bytes(bytes)).await {
-                    Ok(_) => Reply::Ok,
+                    Ok(active) => Reply::PolicySet(active),
                     Err(e) => Reply::Error(e.to_string()),
                 }
             }

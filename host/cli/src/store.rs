@@ -15,7 +15,7 @@ use openraft::{
 };
 use tokio::sync::{Mutex, RwLock};
 
-use crate::types::{Data, NodeId, Request, Response, TypeConfig};
+use crate::types::{ConfigRecord, Data, NodeId, Request, Response, TypeConfig};
 
 #[derive(Debug, Default)]
 struct Log {
@@ -215,6 +215,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         machine.data.servers.remove(&id);
                     }
                     Request::SetPolicy(record) => machine.data.policy = Some(record),
+                    Request::SetConfig { config, cas } => {
+                        let current = machine.data.config.as_ref();
+                        let modify_index = current.map_or(0, |r| r.modify_index);
+                        if cas.is_none_or(|cas| cas == modify_index) {
+                            let create_index =
+                                current.map_or(entry.log_id.index, |r| r.create_index);
+                            machine.data.config = Some(ConfigRecord {
+                                config,
+                                create_index,
+                                modify_index: entry.log_id.index,
+                            });
+                            response.applied = true;
+                        }
+                    }
                 },
             }
             responses.push(response);

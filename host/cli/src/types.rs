@@ -6,13 +6,13 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use autopilot::PolicyRecord;
+use autopilot::{Config, PolicyRecord};
 
 /// A node id in openraft (the autopilot `ServerId` is its decimal spelling).
 pub type NodeId = u64;
 
 /// A write to the replicated state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Sets a key.
     Set {
@@ -37,6 +37,14 @@ pub enum Request {
     },
     /// Records the autopilot policy every leader must run.
     SetPolicy(PolicyRecord),
+    /// Replaces autopilot's configuration, if `cas` is `None` or equals the current
+    /// record's modify index (0 when none is recorded).
+    SetConfig {
+        /// The new configuration.
+        config: Config,
+        /// The modify index it must replace (check-and-set).
+        cas: Option<u64>,
+    },
 }
 
 /// The answer to a write.
@@ -44,6 +52,20 @@ pub enum Request {
 pub struct Response {
     /// The previous value, for `Set`.
     pub previous: Option<String>,
+    /// Whether a `SetConfig` was applied (its check-and-set index matched).
+    #[serde(default)]
+    pub applied: bool,
+}
+
+/// Autopilot's configuration as replicated, with Consul's indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigRecord {
+    /// The configuration.
+    pub config: Config,
+    /// The log index that first recorded a configuration.
+    pub create_index: u64,
+    /// The log index that last changed it.
+    pub modify_index: u64,
 }
 
 openraft::declare_raft_types!(
@@ -63,7 +85,7 @@ pub struct Registered {
 }
 
 /// The replicated data.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Data {
     /// The key-value pairs.
     pub kv: BTreeMap<String, String>,
@@ -71,4 +93,8 @@ pub struct Data {
     pub servers: BTreeMap<NodeId, Registered>,
     /// The autopilot policy record.
     pub policy: Option<PolicyRecord>,
+    /// Autopilot's configuration, once an operator has set one (until then each node
+    /// runs with its own defaults).
+    #[serde(default)]
+    pub config: Option<ConfigRecord>,
 }

@@ -28,6 +28,7 @@ fn link() -> Link {
 fn options(id: NodeId, listen: SocketAddr) -> NodeOptions {
     let mut options = NodeOptions::new(id, listen, link());
     options.http = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    options.http_token = Some(TOKEN.to_owned());
     options.cache_dir = Some(std::env::temp_dir().join("autopilot-test-cache"));
     options
 }
@@ -210,7 +211,7 @@ async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
     )
     .await
     .expect("swap");
-    assert!(matches!(swap, Reply::Ok), "{swap:?}");
+    assert!(matches!(swap, Reply::PolicySet(_)), "{swap:?}");
     for id in 4..=6u64 {
         let mut o = options(id, ports[(id - 1) as usize]);
         o.join = Some(leader.address().to_owned());
@@ -258,14 +259,33 @@ async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
     }
 }
 
+/// The HTTP API's write token in these tests.
+const TOKEN: &str = "test-token";
+
 /// A plain HTTP/1.1 GET: status, headers (lower-case names), body.
 async fn get(address: &str, path: &str) -> (u16, BTreeMap<String, String>, String) {
+    request(address, "GET", path, None, b"").await
+}
+
+/// A plain HTTP/1.1 request, with a bearer token if given.
+async fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, BTreeMap<String, String>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect to the API");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send");
+    stream.write_all(body).await.expect("send the body");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");
     let text = String::from_utf8(raw).expect("utf-8");
@@ -426,6 +446,226 @@ async fn every_node_answers_the_operators_api_from_the_leaders_state() {
         .unwrap_or_default()
         .to_owned();
     assert!(reason.starts_with("unhealthy: "), "{state}");
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+}
+
+/// A valid configuration body for PUT.
+fn config_body(min_quorum: u32) -> serde_json::Value {
+    serde_json::json!({
+        "CleanupDeadServers": true,
+        "LastContactThreshold": "1s",
+        "MaxTrailingLogs": 400,
+        "MinQuorum": min_quorum,
+        "ServerStabilizationTime": "3s",
+        "Ext": null
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configuration_is_read_and_written_through_the_api_with_the_token() {
+    let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
+    let (nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
+    let follower = nodes
+        .values()
+        .find(|n| n.id() != leader.id())
+        .cloned()
+        .expect("a follower");
+    let path = "/v1/operator/autopilot/configuration";
+
+    // Before any write: each node's own settings, indexes 0, Go durations.
+    let (status, _, config) = get_json(&api(&follower), path).await;
+    assert_eq!(status, 200);
+    assert_eq!(config["LastContactThreshold"], "1s");
+    assert_eq!(config["ServerStabilizationTime"], "2s");
+    assert_eq!(config["ModifyIndex"], 0);
+
+    // No token, a wrong token: refused, nothing applied.
+    let body = config_body(3).to_string();
+    let (status, _, _) = request(&api(&follower), "PUT", path, None, body.as_bytes()).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = request(&api(&follower), "PUT", path, Some("nope"), body.as_bytes()).await;
+    assert_eq!(status, 401);
+
+    // Malformed bodies: 400 naming the field, nothing applied.
+    let mut unknown = config_body(3);
+    unknown["Surprise"] = serde_json::json!(1);
+    let mut wrong_type = config_body(3);
+    wrong_type["MinQuorum"] = serde_json::json!("three");
+    let mut bad_duration = config_body(3);
+    bad_duration["LastContactThreshold"] = serde_json::json!("soon");
+    let mut missing = config_body(3);
+    missing
+        .as_object_mut()
+        .expect("object")
+        .remove("MaxTrailingLogs");
+    for (body, needle) in [
+        ("{not json".to_owned(), "key must be a string"),
+        (unknown.to_string(), "Surprise"),
+        (wrong_type.to_string(), "MinQuorum"),
+        (bad_duration.to_string(), "LastContactThreshold"),
+        (missing.to_string(), "MaxTrailingLogs"),
+    ] {
+        let (status, _, text) =
+            request(&api(&follower), "PUT", path, Some(TOKEN), body.as_bytes()).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains(needle), "{body}: {text}");
+    }
+    let (status, _, text) = request(
+        &api(&follower),
+        "PUT",
+        &format!("{path}?cas=abc"),
+        Some(TOKEN),
+        config_body(3).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(text.contains("cas"), "{text}");
+    let (_, _, config) = get_json(&api(&leader), path).await;
+    assert_eq!(config["ModifyIndex"], 0, "nothing applied: {config}");
+
+    // A write through a follower: replicated, and the leader's autopilot uses it.
+    let (status, headers, text) = request(
+        &api(&follower),
+        "PUT",
+        path,
+        Some(TOKEN),
+        config_body(3).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (200, "true"));
+    assert_eq!(
+        headers.get("x-autopilot-leader"),
+        Some(&leader.id().to_string())
+    );
+    let written = wait_for(
+        "the configuration everywhere",
+        Duration::from_secs(10),
+        async || {
+            let mut seen = Vec::new();
+            for node in nodes.values() {
+                let (_, _, config) = get_json(&api(node), path).await;
+                seen.push(config);
+            }
+            seen.iter()
+                .all(|c| c["ServerStabilizationTime"] == "3s" && c["MaxTrailingLogs"] == 400)
+                .then(|| seen[0].clone())
+        },
+    )
+    .await;
+    let index = written["ModifyIndex"].as_u64().expect("index");
+    assert!(index > 0);
+    assert_eq!(written["CreateIndex"], index);
+    let used = leader.autopilot().application().effective_config().await;
+    assert_eq!(used.server_stabilization_time, Duration::from_secs(3));
+
+    // Check-and-set: a stale index is refused, the current one applies.
+    let stale = format!("{path}?cas={}", index - 1);
+    let (status, _, text) = request(
+        &api(&leader),
+        "PUT",
+        &stale,
+        Some(TOKEN),
+        config_body(5).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (200, "false"));
+    let (_, _, config) = get_json(&api(&leader), path).await;
+    assert_eq!(config["MinQuorum"], 3, "a refused CAS changes nothing");
+    let current = format!("{path}?cas={index}");
+    let (status, _, text) = request(
+        &api(&leader),
+        "PUT",
+        &current,
+        Some(TOKEN),
+        config_body(5).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (200, "true"));
+    let (_, _, config) = get_json(&api(&leader), path).await;
+    assert_eq!(config["MinQuorum"], 5);
+    assert!(config["ModifyIndex"].as_u64().expect("index") > index);
+    assert_eq!(config["CreateIndex"], index);
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_token_refuses_writes_and_says_how_to_enable_them() {
+    let port = free_port();
+    let mut o = options(1, port);
+    o.http_token = None;
+    o.bootstrap = vec![(1, port.to_string())];
+    let node = DemoNode::start(o).await.expect("node starts");
+    let path = "/v1/operator/autopilot/configuration";
+    let (status, _, text) = request(
+        &api(&node),
+        "PUT",
+        path,
+        Some(TOKEN),
+        config_body(3).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(text.contains("--http-token-file"), "{text}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_is_read_and_swapped_through_the_api() {
+    let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
+    let (nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
+    let follower = nodes
+        .values()
+        .find(|n| n.id() != leader.id())
+        .cloned()
+        .expect("a follower");
+    let path = "/v1/operator/autopilot/policy";
+    let active = |body: &serde_json::Value| body["Active"]["Name"].as_str().map(str::to_owned);
+    let (status, _, body) = get_json(&api(&follower), path).await;
+    assert_eq!(status, 200);
+    assert_eq!(active(&body).as_deref(), Some("stable"));
+
+    let cautious = autopilot_cli::components::CAUTIOUS;
+    let (status, _, _) = request(&api(&follower), "PUT", path, None, cautious).await;
+    assert_eq!(status, 401, "a swap needs the token");
+
+    // Random bytes: refused by name, the running policy stays.
+    let (status, headers, text) = request(
+        &api(&follower),
+        "PUT",
+        path,
+        Some(TOKEN),
+        b"not a component",
+    )
+    .await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("not a component"), "{text}");
+    assert_eq!(
+        headers.get("x-autopilot-leader"),
+        Some(&leader.id().to_string())
+    );
+    assert_eq!(
+        leader.autopilot().policy_status().active.name.as_str(),
+        "stable"
+    );
+
+    // A real component through a follower: swapped on the leader, seen from anywhere.
+    let (status, _, text) = request(&api(&follower), "PUT", path, Some(TOKEN), cautious).await;
+    assert_eq!(status, 200, "{text}");
+    let swapped: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(swapped["Name"], "cautious");
+    wait_for(
+        "the swap in the state",
+        Duration::from_secs(10),
+        async || {
+            let (_, _, body) = get_json(&api(&follower), path).await;
+            (active(&body).as_deref() == Some("cautious")).then_some(())
+        },
+    )
+    .await;
     for node in nodes.values() {
         node.shutdown().await;
     }

@@ -399,7 +399,9 @@ async fn swap_policy(cluster: &mut Cluster, view: &View) -> Result<()> {
     )
     .await
     {
-        Ok(Reply::Ok) => view.say("swapped the policy: stable -> cautious (component, no restart)"),
+        Ok(Reply::PolicySet(_)) => {
+            view.say("swapped the policy: stable -> cautious (component, no restart)")
+        }
         Ok(other) => bail!("the policy swap was refused: {other:?}"),
         Err(e) => bail!("the policy swap failed: {e}"),
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use autopilot_cli::link::{ClusterKey, Link};
+use autopilot_cli::link::{ClusterKey, Link, read_secret_file};
 use autopilot_cli::{DemoNode, NodeId, NodeOptions};
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
@@ -58,6 +58,10 @@ pub struct NodeArgs {
     /// endpoints, Prometheus metrics), e.g. 127.0.0.1:8500.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
+    /// The bearer token (a file, 0600) the HTTP API's writes require; without it
+    /// they are refused.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    pub http_token_file: Option<PathBuf>,
 }
 
 /// Runs a node until Ctrl-C.
@@ -72,6 +76,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         cluster_key_file,
         insecure_dev: _,
         http,
+        http_token_file,
     } = args;
     // clap requires one of the two; no key file means --insecure-dev.
     let link = match cluster_key_file {
@@ -85,6 +90,10 @@ pub async fn run(args: NodeArgs) -> Result<()> {
     }
     let mut options = NodeOptions::new(id, listen, link);
     options.http = http;
+    if let Some(path) = http_token_file {
+        options.http_token =
+            Some(read_secret_file(&path, "HTTP token file").map_err(anyhow::Error::msg)?);
+    }
     if let Some(version) = software_version {
         options.version = version;
     }
