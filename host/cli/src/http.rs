@@ -603,29 +603,50 @@ async fn put_config(
         },
         ext: parsed.ext,
     };
-    let rpc = Rpc::SetConfig { config, cas };
-    let leads = node.raft().metrics().borrow().state == openraft::ServerState::Leader;
-    let (reply, leader) = if leads {
-        (Ok(node.handle_rpc(rpc).await), node.id())
-    } else {
-        let Some((id, address)) = node.current_leader() else {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "no leader to write to");
+    let (reply, headers) =
+        match on_leader(&node, Rpc::SetConfig { config, cas }, LEADER_TIMEOUT).await {
+            Ok(answer) => answer,
+            Err(refused) => return refused.into_response(),
         };
-        (call(node.link(), &address, &rpc, LEADER_TIMEOUT).await, id)
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert("X-Autopilot-Leader", header_value(&leader.to_string()));
     match reply {
-        Ok(Reply::Applied(applied)) => (headers, axum::Json(applied)).into_response(),
-        Ok(other) => error(
+        Reply::Applied(applied) => (headers, axum::Json(applied)).into_response(),
+        other => error(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("the leader did not apply it: {other:?}"),
         ),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("the leader did not answer: {e}"),
-        ),
     }
+}
+
+/// Sends a write to the leader (handled here when this node leads), within
+/// `timeout`; the answer comes with the header naming the leader.
+async fn on_leader(
+    node: &DemoNode,
+    rpc: Rpc,
+    timeout: Duration,
+) -> Result<(Reply, HeaderMap), ApiError> {
+    let leads = node.raft().metrics().borrow().state == openraft::ServerState::Leader;
+    let (reply, leader) = if leads {
+        (node.handle_rpc(rpc).await, node.id())
+    } else {
+        let Some((id, address)) = node.current_leader() else {
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no leader to write to".into(),
+            ));
+        };
+        let reply = call(node.link(), &address, &rpc, timeout)
+            .await
+            .map_err(|e| {
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the leader did not answer: {e}"),
+                )
+            })?;
+        (reply, id)
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Autopilot-Leader", header_value(&leader.to_string()));
+    Ok((reply, headers))
 }
 
 /// `GET /v1/operator/autopilot/policy`: the active policy (name, version, digest,
@@ -645,35 +666,21 @@ async fn put_policy(Shared(node): Shared<DemoNode>, headers: HeaderMap, body: By
     if let Err(refused) = authorize(&node, &headers) {
         return refused.into_response();
     }
-    let rpc = Rpc::SetPolicy(body.to_vec());
-    let leads = node.raft().metrics().borrow().state == openraft::ServerState::Leader;
-    let (reply, leader) = if leads {
-        (Ok(node.handle_rpc(rpc).await), node.id())
-    } else {
-        let Some((id, address)) = node.current_leader() else {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no leader to swap the policy on",
-            );
-        };
-        (call(node.link(), &address, &rpc, SWAP_TIMEOUT).await, id)
+    let (reply, headers) = match on_leader(&node, Rpc::SetPolicy(body.to_vec()), SWAP_TIMEOUT).await
+    {
+        Ok(answer) => answer,
+        Err(refused) => return refused.into_response(),
     };
-    let mut headers = HeaderMap::new();
-    headers.insert("X-Autopilot-Leader", header_value(&leader.to_string()));
     match reply {
-        Ok(Reply::PolicySet(active)) => (headers, axum::Json(active)).into_response(),
-        Ok(Reply::Error(refusal)) => {
+        Reply::PolicySet(active) => (headers, axum::Json(active)).into_response(),
+        Reply::Error(refusal) => {
             let mut response = error(StatusCode::UNPROCESSABLE_ENTITY, &refusal);
             response.headers_mut().extend(headers);
             response
         }
-        Ok(other) => error(
+        other => error(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("the leader did not swap it: {other:?}"),
-        ),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("the leader did not answer: {e}"),
         ),
     }
 }

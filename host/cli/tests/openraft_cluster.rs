@@ -309,6 +309,14 @@ async fn get_json(address: &str, path: &str) -> (u16, BTreeMap<String, String>, 
     (status, headers, value)
 }
 
+fn a_follower(nodes: &BTreeMap<NodeId, DemoNode>, leader: &DemoNode) -> DemoNode {
+    nodes
+        .values()
+        .find(|n| n.id() != leader.id())
+        .cloned()
+        .expect("a follower")
+}
+
 fn api(node: &DemoNode) -> String {
     node.http_address().expect("serves the API").to_owned()
 }
@@ -317,11 +325,7 @@ fn api(node: &DemoNode) -> String {
 async fn every_node_answers_the_operators_api_from_the_leaders_state() {
     let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
     let (mut nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
-    let follower = nodes
-        .values()
-        .find(|n| n.id() != leader.id())
-        .cloned()
-        .expect("a follower");
+    let follower = a_follower(&nodes, &leader);
     let leader_id = leader.id().to_string();
 
     // Health: 200 once all three are healthy, from the leader and from a follower,
@@ -467,11 +471,7 @@ fn config_body(min_quorum: u32) -> serde_json::Value {
 async fn the_configuration_is_read_and_written_through_the_api_with_the_token() {
     let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
     let (nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
-    let follower = nodes
-        .values()
-        .find(|n| n.id() != leader.id())
-        .cloned()
-        .expect("a follower");
+    let follower = a_follower(&nodes, &leader);
     let path = "/v1/operator/autopilot/configuration";
 
     // Before any write: each node's own settings, indexes 0, Go durations.
@@ -617,11 +617,7 @@ async fn a_node_without_a_token_refuses_writes_and_says_how_to_enable_them() {
 async fn the_policy_is_read_and_swapped_through_the_api() {
     let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
     let (nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
-    let follower = nodes
-        .values()
-        .find(|n| n.id() != leader.id())
-        .cloned()
-        .expect("a follower");
+    let follower = a_follower(&nodes, &leader);
     let path = "/v1/operator/autopilot/policy";
     let active = |body: &serde_json::Value| body["Active"]["Name"].as_str().map(str::to_owned);
     let (status, _, body) = get_json(&api(&follower), path).await;
