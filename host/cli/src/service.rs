@@ -106,15 +106,14 @@ impl DemoApplication {
     /// The replicated configuration once an operator has set one, else this node's.
     pub async fn effective_config(&self) -> Config {
         self.machine
-            .data()
+            .config()
             .await
-            .config
             .map_or_else(|| self.config.clone(), |r| r.config)
     }
 
     /// The replicated configuration record, if an operator has set one.
     pub async fn config_record(&self) -> Option<crate::types::ConfigRecord> {
-        self.machine.data().await.config
+        self.machine.config().await
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, Instant>> {

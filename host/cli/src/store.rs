@@ -136,6 +136,12 @@ impl StateMachine {
     pub async fn data(&self) -> Data {
         self.machine.read().await.data.clone()
     }
+
+    /// The replicated autopilot configuration record, if set (without copying the
+    /// rest of the data).
+    pub async fn config(&self) -> Option<ConfigRecord> {
+        self.machine.read().await.data.config.clone()
+    }
 }
 
 fn io_error(e: impl std::error::Error + 'static) -> StorageError<NodeId> {

@@ -666,3 +666,28 @@ async fn the_policy_is_read_and_swapped_through_the_api() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_leader_the_api_says_so_instead_of_guessing() {
+    // Node 2 waits for node 1 (the lowest id) to initialise a cluster that never
+    // starts: there is no leader, and node 2 has never led.
+    let (absent, port) = (free_port(), free_port());
+    let mut o = options(2, port);
+    o.bootstrap = vec![(1, absent.to_string()), (2, port.to_string())];
+    let node = DemoNode::start(o).await.expect("node starts");
+    for path in [
+        "/v1/operator/autopilot/health",
+        "/v1/operator/autopilot/health?stale",
+        "/v1/operator/autopilot/state",
+    ] {
+        let (status, _, body) = get_json(&api(&node), path).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(
+            body["Error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no leader reachable")),
+            "{path}: {body}"
+        );
+    }
+    node.shutdown().await;
+}
