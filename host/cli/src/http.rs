@@ -9,10 +9,9 @@
 //! `--http-token-file`; without a configured token they are refused (403). A write
 //! is one Raft entry, applied whole or not at all.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use autopilot::{Config, RaftState, ServerId, State, compare_servers};
+use autopilot::{Config, RaftState, ServerId, ServerState, State, compare_servers};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State as Shared};
@@ -156,11 +155,11 @@ fn ordered(state: &State) -> Vec<&ServerId> {
     ids
 }
 
-fn last_contact(state: &State, id: &ServerId) -> String {
-    state
-        .servers
-        .get(id)
-        .and_then(|s| s.stats.last_contact.as_duration())
+fn last_contact(server: &ServerState) -> String {
+    server
+        .stats
+        .last_contact
+        .as_duration()
         .map_or_else(|| "unknown".to_owned(), go_duration)
 }
 
@@ -198,12 +197,11 @@ fn go_duration(d: Duration) -> String {
     }
 }
 
-fn stable_since(state: &State, id: &ServerId) -> String {
-    state.servers.get(id).map_or_else(String::new, |s| {
-        s.health
-            .stable_since
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-    })
+fn stable_since(server: &ServerState) -> String {
+    server
+        .health
+        .stable_since
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// `GET /v1/operator/autopilot/health`: Consul's `OperatorHealthReply`, 200 when the
@@ -225,12 +223,12 @@ async fn health(Shared(node): Shared<DemoNode>, Query(params): Query<ReadParams>
                 "SerfStatus": s.server.node_status.to_string(),
                 "Version": s.server.version,
                 "Leader": s.state == RaftState::Leader,
-                "LastContact": last_contact(state, id),
+                "LastContact": last_contact(s),
                 "LastTerm": s.stats.last_term,
                 "LastIndex": s.stats.last_index,
                 "Healthy": s.health.healthy,
                 "Voter": s.has_voting_rights(),
-                "StableSince": stable_since(state, id),
+                "StableSince": stable_since(s),
             })
         })
         .collect();
@@ -268,6 +266,14 @@ async fn state(Shared(node): Shared<DemoNode>, Query(params): Query<ReadParams>)
         Err(response) => return response,
     };
     let state = &view.state;
+    // The metadata key naming a zone, as the zones policy reads it.
+    let config = node.autopilot().application().effective_config().await;
+    let zone_tag = config
+        .ext
+        .get("zone_tag")
+        .and_then(Value::as_str)
+        .unwrap_or("zone")
+        .to_owned();
     let servers: serde_json::Map<String, Value> = state
         .servers
         .iter()
@@ -278,12 +284,18 @@ async fn state(Shared(node): Shared<DemoNode>, Query(params): Query<ReadParams>)
                 "Address": s.server.address,
                 "NodeStatus": s.server.node_status.to_string(),
                 "Version": s.server.version,
-                "LastContact": last_contact(state, id),
+                "LastContact": last_contact(s),
                 "LastTerm": s.stats.last_term,
                 "LastIndex": s.stats.last_index,
                 "Healthy": s.health.healthy,
-                "StableSince": stable_since(state, id),
-                "RedundancyZone": zone(s.server.meta.as_deref()),
+                "StableSince": stable_since(s),
+                "RedundancyZone": s
+                    .server
+                    .meta
+                    .as_deref()
+                    .and_then(|m| m.get(&zone_tag))
+                    .cloned()
+                    .unwrap_or_default(),
                 "UpgradeVersion": s.server.version,
                 "ReadReplica": false,
                 "Status": s.state.to_string(),
@@ -309,13 +321,6 @@ async fn state(Shared(node): Shared<DemoNode>, Query(params): Query<ReadParams>)
         "Policy": state.policy,
     });
     (view.headers, axum::Json(body)).into_response()
-}
-
-/// A server's redundancy zone, as the zones policy reads it from the metadata.
-fn zone(meta: Option<&BTreeMap<String, String>>) -> String {
-    meta.and_then(|m| m.get("zone"))
-        .cloned()
-        .unwrap_or_default()
 }
 
 type Labels = Vec<(String, String)>;

@@ -18,8 +18,8 @@ use super::policy::PolicySlot;
 use super::traits::{Application, Raft, RaftError};
 use super::warnings::Cause;
 use crate::core::{
-    Config, Consulted, Decisions, LastContact, NodeStatus, NodeType, PolicyFault, RaftState,
-    Server, ServerId, ServerStats, State, StateInputs, Timestamp, annotate, build_state,
+    Config, Consulted, Decisions, Kept, LastContact, NodeStatus, PolicyFault, RaftState, Server,
+    ServerId, ServerStats, State, StateInputs, Timestamp, annotate, build_state,
     distinct_node_types, leader_id, plan_reconcile, prune_candidates,
 };
 
@@ -502,14 +502,6 @@ async fn prune_with<R: Raft, A: Application>(
         inner.warnings.observe(Cause::FailedVoterCannotVote, []);
         return false;
     };
-    // Failed voters whose node type cannot vote: if pruning keeps one, say why.
-    let non_voting: Vec<(ServerId, NodeType)> = candidates
-        .failed
-        .failed_voters
-        .iter()
-        .filter(|s| !candidates.is_potential_voter(&s.id))
-        .map(|s| (s.id.clone(), s.node_type.clone()))
-        .collect();
     let filtered = executor::filter(
         &inner.policy_lane,
         Arc::clone(&slot.policy),
@@ -519,15 +511,16 @@ async fn prune_with<R: Raft, A: Application>(
     )
     .await;
     faults.extend(filtered.fault);
-    let plan = candidates.plan(config, &filtered.answer);
-    let kept = non_voting.into_iter().filter(|(id, _)| {
-        let allowed = filtered.answer.failed_voters.iter().any(|s| &s.id == id);
-        allowed && !plan.failed_voters.iter().any(|s| &s.id == id)
+    // A failed voter kept because its node type cannot vote: say why (the pruning
+    // verdicts name that cause).
+    let (plan, kept) = candidates.plan_explained(config, &filtered.answer);
+    let cannot_vote = kept.into_iter().filter_map(|(id, why)| match why {
+        Kept::NotPotentialVoter(node_type) => Some((id, Some(node_type))),
+        _ => None,
     });
-    inner.warnings.observe(
-        Cause::FailedVoterCannotVote,
-        kept.map(|(id, node_type)| (id, Some(node_type))),
-    );
+    inner
+        .warnings
+        .observe(Cause::FailedVoterCannotVote, cannot_vote);
     let mut changed = false;
     // Stale servers leave Raft; a failure ends the pass (as in the reference).
     for ids in [&plan.stale_non_voters, &plan.stale_voters] {
