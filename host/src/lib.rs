@@ -172,8 +172,9 @@ pub use crate::plugin::{
 };
 pub use crate::runtime::{
     Application, Autopilot, AutopilotBuilder, Clock, Counters, DEFAULT_RECONCILE_INTERVAL,
-    DEFAULT_UPDATE_INTERVAL, MembershipError, PolicyRecord, PolicySource, PolicyWatch, Raft,
-    RaftError, Status, StoreError,
+    DEFAULT_UPDATE_INTERVAL, Histogram, MembershipError, Metrics, POLICY_CALL_BUCKETS,
+    PolicyFunction, PolicyRecord, PolicySource, PolicyWatch, Raft, RaftError, Round, Status,
+    StoreError,
 };
 
 /// Test support (cargo feature `testing`): [`SimCluster`](testing::SimCluster), an

@@ -39,3 +39,20 @@ fn library_reproduces_every_reference_state() {
         assert_eq!(normalise(&got), normalise(&want), "case {}", dir.display());
     }
 }
+
+/// A snapshot written from parsed inputs parses back to the same inputs: what
+/// `GET /v1/operator/autopilot/snapshot` writes, `autopilot plan` reads whole.
+#[test]
+fn snapshots_written_from_inputs_parse_back_to_them() {
+    use autopilot::plan::snapshot_json;
+    let mut cases_seen = 0;
+    for dir in cases() {
+        let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs");
+        let inputs = parse_snapshot(&text).expect("conformance inputs parse");
+        let written = snapshot_json(&inputs).expect("inputs serialize");
+        let again = parse_snapshot(&written.to_string()).expect("written snapshot parses");
+        assert_eq!(again, inputs, "case {}", dir.display());
+        cases_seen += 1;
+    }
+    assert_eq!(cases_seen, 7);
+}

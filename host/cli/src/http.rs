@@ -1,5 +1,6 @@
 //! The operator's HTTP API on a demo node (`autopilot node --http ADDR`): Consul's
-//! autopilot read endpoints, with each server's reason, and Prometheus metrics.
+//! autopilot endpoints, with each server's reason; the latest round as a plan
+//! snapshot; Prometheus metrics; a live page (`/ui`).
 //!
 //! Any node answers. The leader runs autopilot and answers from its own state; a
 //! follower asks the leader over the cluster link (so with the cluster key) and names
@@ -20,6 +21,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -60,7 +63,9 @@ pub fn router(node: DemoNode) -> Router {
             "/v1/operator/autopilot/policy",
             get(get_policy).put(put_policy.layer(DefaultBodyLimit::max(MAX_POLICY_BODY))),
         )
+        .route("/v1/operator/autopilot/snapshot", get(snapshot))
         .route("/metrics", get(metrics))
+        .route("/ui", get(ui))
         .with_state(node)
 }
 
@@ -395,13 +400,8 @@ async fn metrics(Shared(node): Shared<DemoNode>) -> Response {
                 counters.prune_errors,
             ),
             (
-                "autopilot_actions",
-                "Membership and removal actions executed",
-                counters.actions,
-            ),
-            (
-                "autopilot_policy_faults",
-                "Policy answers replaced by the stable policy's",
+                "autopilot_policy_fallbacks",
+                "Policy answers not used (a failed call or an unsafe answer): the stable policy's were",
                 counters.policy_faults,
             ),
         ] {
@@ -409,6 +409,7 @@ async fn metrics(Shared(node): Shared<DemoNode>) -> Response {
             counter.inc_by(value);
             registry.register(name, help, counter);
         }
+        register_measured(&mut registry, &node.autopilot().metrics());
     }
     let mut text = String::new();
     if encode(&mut text, &registry).is_err() {
@@ -427,11 +428,84 @@ async fn metrics(Shared(node): Shared<DemoNode>) -> Response {
         .into_response()
 }
 
+/// The runtime's measurements: actions by operation, policy calls by function and
+/// outcome with their durations, policy changes by outcome.
+fn register_measured(registry: &mut Registry, measured: &autopilot::Metrics) {
+    let labelled = |registry: &mut Registry, name: &str, help: &str, values: Vec<(Labels, u64)>| {
+        let family = Family::<Labels, Counter<u64>>::default();
+        for (labels, value) in values {
+            family.get_or_create(&labels).inc_by(value);
+        }
+        registry.register(name, help, family);
+    };
+    let label = |key: &str, value: &str| (key.to_owned(), value.to_owned());
+    labelled(
+        registry,
+        "autopilot_actions",
+        "Actions executed successfully, by operation",
+        measured
+            .actions
+            .iter()
+            .map(|(op, n)| (vec![label("op", op)], *n))
+            .collect(),
+    );
+    labelled(
+        registry,
+        "autopilot_policy_calls",
+        "Policy calls by function and outcome (ok, or the fault's kind)",
+        measured
+            .policy_calls
+            .iter()
+            .map(|((function, outcome), n)| {
+                (
+                    vec![
+                        label("function", function.as_str()),
+                        label("outcome", outcome),
+                    ],
+                    *n,
+                )
+            })
+            .collect(),
+    );
+    labelled(
+        registry,
+        "autopilot_policy_swaps",
+        "Policy changes by outcome (swapped, refused, rolled-back)",
+        measured
+            .policy_swaps
+            .iter()
+            .map(|(outcome, n)| (vec![label("outcome", outcome)], *n))
+            .collect(),
+    );
+    registry.register(
+        "autopilot_policy_call_duration_seconds",
+        "How long policy calls took, wall time",
+        DurationHistogram(measured.policy_call_seconds.clone()),
+    );
+}
+
+/// A histogram the runtime has already counted, encoded as Prometheus's.
+#[derive(Debug)]
+struct DurationHistogram(autopilot::Histogram);
+
+impl EncodeMetric for DurationHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(self.0.sum, self.0.count, &self.0.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
 /// Query parameters of a write.
 #[derive(Debug, Default, Deserialize)]
 struct WriteParams {
     /// Check-and-set: apply only if the record's modify index is this.
     cas: Option<String>,
+    /// Present (any value, or none): a policy upload is previewed, not swapped in.
+    #[serde(rename = "dry-run")]
+    dry_run: Option<String>,
 }
 
 /// Refuses a write unless writes are enabled and the request carries the token.
@@ -663,21 +737,33 @@ async fn get_policy(Shared(node): Shared<DemoNode>, Query(params): Query<ReadPar
     }
 }
 
-/// `PUT /v1/operator/autopilot/policy` (body: the component): the leader loads,
-/// checks, dry-runs and swaps it, as the library's `set_policy`, and records it for
-/// every later leader. Answers the policy now active, or 422 with the named refusal
-/// (the running policy stays).
-async fn put_policy(Shared(node): Shared<DemoNode>, headers: HeaderMap, body: Bytes) -> Response {
+/// `PUT /v1/operator/autopilot/policy[?dry-run]` (body: the component): the leader
+/// loads, checks, dry-runs and swaps it, as the library's `set_policy`, and records it
+/// for every later leader. Answers the policy now active, or 422 with the named refusal
+/// (the running policy stays). With `?dry-run` nothing is swapped: the answer is what
+/// the candidate would do with the latest round (`autopilot plan --json`'s layout,
+/// with the candidate's `Faults`).
+async fn put_policy(
+    Shared(node): Shared<DemoNode>,
+    Query(params): Query<WriteParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(refused) = authorize(&node, &headers) {
         return refused.into_response();
     }
-    let (reply, headers) = match on_leader(&node, Rpc::SetPolicy(body.to_vec()), SWAP_TIMEOUT).await
-    {
+    let rpc = if params.dry_run.is_some() {
+        Rpc::PreviewPolicy(body.to_vec())
+    } else {
+        Rpc::SetPolicy(body.to_vec())
+    };
+    let (reply, headers) = match on_leader(&node, rpc, SWAP_TIMEOUT).await {
         Ok(answer) => answer,
         Err(refused) => return refused.into_response(),
     };
     match reply {
         Reply::PolicySet(active) => (headers, axum::Json(active)).into_response(),
+        Reply::Preview(plan) => json_text(headers, plan),
         Reply::Error(refusal) => {
             let mut response = error(StatusCode::UNPROCESSABLE_ENTITY, &refusal);
             response.headers_mut().extend(headers);
@@ -688,6 +774,50 @@ async fn put_policy(Shared(node): Shared<DemoNode>, headers: HeaderMap, body: By
             &format!("the leader did not swap it: {other:?}"),
         ),
     }
+}
+
+/// A JSON document already written, with `headers`.
+fn json_text(headers: HeaderMap, text: String) -> Response {
+    let mut response = (headers, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `GET /v1/operator/autopilot/snapshot`: the leader's latest round as an `autopilot
+/// plan` snapshot (with `LastRound`: what that round did), so `autopilot plan --inputs`
+/// replays it or shows what a candidate policy would do to the live cluster. 503
+/// before the first round.
+async fn snapshot(Shared(node): Shared<DemoNode>) -> Response {
+    let (reply, headers) = match on_leader(&node, Rpc::Record, LEADER_TIMEOUT).await {
+        Ok(answer) => answer,
+        Err(refused) => return refused.into_response(),
+    };
+    match reply {
+        Reply::Record(Some(text)) => json_text(headers, text),
+        Reply::Record(None) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no reconcile round has run yet; try again in a few seconds",
+        ),
+        Reply::Error(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        other => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the leader did not answer with a record: {other:?}"),
+        ),
+    }
+}
+
+/// `GET /ui`: one self-contained page (no CDN, no build step) that reads the state
+/// endpoint every 2 s and shows health, failure tolerance, the servers with their
+/// reasons, and the active policy with its history.
+async fn ui() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("ui.html"),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! an example of embedding autopilot, and the cluster the demo and the end-to-end
 //! tests drive; it is not a production key-value store (its log lives in memory).
 
+pub mod client;
 pub mod http;
 pub mod link;
 pub mod network;

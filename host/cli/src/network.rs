@@ -50,6 +50,11 @@ pub enum Rpc {
     Status,
     /// Swap the autopilot policy to this component (only the leader accepts it).
     SetPolicy(Vec<u8>),
+    /// What this component would do on the latest round, swapping nothing (only the
+    /// leader answers).
+    PreviewPolicy(Vec<u8>),
+    /// The latest round's record in `autopilot plan`'s layout (only the leader answers).
+    Record,
     /// Replace autopilot's configuration, check-and-set on the modify index if `cas`
     /// is given (only the leader accepts it).
     SetConfig {
@@ -107,6 +112,11 @@ pub enum Reply {
     Status(StatusReport),
     /// To `SetPolicy`: the policy now active.
     PolicySet(autopilot::ActivePolicy),
+    /// To `PreviewPolicy`: the plan as JSON (`autopilot plan --json`'s layout, with
+    /// `Faults`).
+    Preview(String),
+    /// To `Record`: the snapshot as JSON, `None` before the first round.
+    Record(Option<String>),
     /// To `SetConfig`: whether it was applied (false: the check-and-set index did not
     /// match).
     Applied(bool),

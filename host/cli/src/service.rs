@@ -21,8 +21,8 @@ use crate::types::{NodeId, Request, TypeConfig};
 use autopilot::openraft::OpenraftNode;
 use autopilot::{
     Application, ArtifactCache, Autopilot, Config, LastContact, NodeStatus, NodeType, PluginHost,
-    PluginHostConfig, PolicyRecord, PolicySource, Server, ServerId, ServerStats, State, StoreError,
-    explain_state,
+    PluginHostConfig, PolicyRecord, PolicySource, Reason, Server, ServerId, ServerStats, State,
+    StoreError, explain_state,
 };
 
 /// How one demo node is set up.
@@ -584,14 +584,10 @@ impl DemoNode {
     ) -> StatusReport {
         let autopilot = self.leads().then(|| (*self.autopilot.state()).clone());
         let config = self.autopilot.application().effective_config().await;
+        let round = self.autopilot.last_round();
         let reasons = autopilot
             .as_ref()
-            .map(|state| {
-                explain_state(&config, state)
-                    .into_iter()
-                    .map(|(id, reason)| (id, reason.to_string()))
-                    .collect()
-            })
+            .map(|state| current_reasons(&config, state, round.as_deref()))
             .unwrap_or_default();
         StatusReport {
             id: self.id,
@@ -687,6 +683,78 @@ impl DemoNode {
                     Err(e) => Reply::Error(e.to_string()),
                 }
             }
+            Rpc::PreviewPolicy(bytes) => {
+                match self
+                    .autopilot
+                    .preview_policy(PolicySource::Bytes(bytes))
+                    .await
+                {
+                    Ok(plan) => Reply::Preview(preview_json(&plan).to_string()),
+                    Err(e) => Reply::Error(e.to_string()),
+                }
+            }
+            Rpc::Record => match self.autopilot.last_round().map(|r| record_json(&r)) {
+                None => Reply::Record(None),
+                Some(Ok(json)) => Reply::Record(Some(json.to_string())),
+                Some(Err(e)) => Reply::Error(format!("cannot write the record: {e}")),
+            },
         }
     }
+}
+
+/// Each server's reason now: its health or how long it has been stable, from the
+/// state; what the latest round did to it or why it kept it, from the round (which
+/// the state alone cannot say). A server with both says both, the round's first
+/// (`kept: ...; unhealthy: ...`).
+fn current_reasons(
+    config: &autopilot::Config,
+    state: &State,
+    round: Option<&autopilot::Round>,
+) -> BTreeMap<ServerId, String> {
+    let mut reasons: BTreeMap<ServerId, String> = explain_state(config, state)
+        .into_iter()
+        .map(|(id, reason)| (id, reason.to_string()))
+        .collect();
+    for (id, reason) in round.map(|r| &r.reasons).into_iter().flatten() {
+        let from_round = !matches!(reason, Reason::Unhealthy(_) | Reason::Waiting { .. });
+        if !from_round || !state.servers.contains_key(id) {
+            continue;
+        }
+        let text = match reasons.get(id) {
+            Some(now) => format!("{reason}; {now}"),
+            None => reason.to_string(),
+        };
+        reasons.insert(id.clone(), text);
+    }
+    reasons
+}
+
+/// A preview's answer: `autopilot plan --json`'s layout, with the candidate's
+/// `Faults` (each made that decision the stable policy's).
+pub(crate) fn preview_json(plan: &autopilot::plan::Plan) -> serde_json::Value {
+    let mut json = serde_json::to_value(plan).unwrap_or_default();
+    json["Faults"] = serde_json::json!(
+        plan.faults
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    );
+    json
+}
+
+/// The latest round as `GET /v1/operator/autopilot/snapshot` answers it: the plan's
+/// snapshot layout, plus `LastRound` (the actions and reasons the leader's round had;
+/// `autopilot plan` ignores the field, so a replay can be compared with it).
+///
+/// # Errors
+/// When the inputs do not serialize.
+pub(crate) fn record_json(
+    round: &autopilot::Round,
+) -> Result<serde_json::Value, serde_json::Error> {
+    let mut json = round.snapshot()?;
+    json["LastRound"] = serde_json::json!({
+        "Actions": round.actions,
+        "Reasons": round.reasons,
+    });
+    Ok(json)
 }

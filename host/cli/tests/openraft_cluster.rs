@@ -2,61 +2,15 @@
 //! servers are promoted, a dead voter is cleaned up, autopilot continues on the new
 //! leader after the leader dies, and no acknowledged write is lost.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autopilot_cli::link::{ClusterKey, Link};
 use autopilot_cli::network::{Reply, Rpc, call};
-use autopilot_cli::{DemoNode, NodeId, NodeOptions, Request};
-use openraft::ServerState;
+use autopilot_cli::{DemoNode, NodeId};
 
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address")
-}
-
-/// The tests' cluster key: every node and client here authenticates with it.
-fn link() -> Link {
-    static KEY: std::sync::OnceLock<ClusterKey> = std::sync::OnceLock::new();
-    Link::Keyed(
-        KEY.get_or_init(|| ClusterKey::generate().expect("randomness"))
-            .clone(),
-    )
-}
-
-fn options(id: NodeId, listen: SocketAddr) -> NodeOptions {
-    let mut options = NodeOptions::new(id, listen, link());
-    options.http = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    options.http_token = Some(TOKEN.to_owned());
-    options.cache_dir = Some(std::env::temp_dir().join("autopilot-test-cache"));
-    options
-}
-
-async fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn leader_of(nodes: &BTreeMap<NodeId, DemoNode>) -> Option<DemoNode> {
-    nodes
-        .values()
-        .find(|n| n.raft().metrics().borrow().state == ServerState::Leader)
-        .cloned()
-}
+#[path = "support/cluster.rs"]
+mod cluster;
+use cluster::*;
 
 fn voters(node: &DemoNode) -> Vec<NodeId> {
     node.raft()
@@ -66,43 +20,6 @@ fn voters(node: &DemoNode) -> Vec<NodeId> {
         .membership()
         .voter_ids()
         .collect()
-}
-
-async fn write(nodes: &BTreeMap<NodeId, DemoNode>, key: &str) -> bool {
-    let Some(leader) = leader_of(nodes) else {
-        return false;
-    };
-    let rpc = Rpc::Write(Request::Set {
-        key: key.to_owned(),
-        value: format!("value-{key}"),
-    });
-    matches!(
-        call(&link(), leader.address(), &rpc, Duration::from_secs(2)).await,
-        Ok(Reply::Ok)
-    )
-}
-
-/// Starts nodes 1 to 3 as a new cluster on the first three of `ports`, reporting
-/// `version`, and waits for a leader.
-async fn bootstrap_three(
-    ports: &[SocketAddr],
-    version: &str,
-) -> (BTreeMap<NodeId, DemoNode>, DemoNode) {
-    let bootstrap: Vec<(NodeId, String)> = (1..=3)
-        .map(|id| (id, ports[(id - 1) as usize].to_string()))
-        .collect();
-    let mut nodes = BTreeMap::new();
-    for id in 1..=3u64 {
-        let mut o = options(id, ports[(id - 1) as usize]);
-        o.bootstrap = bootstrap.clone();
-        o.version = version.to_owned();
-        nodes.insert(id, DemoNode::start(o).await.expect("node starts"));
-    }
-    let leader = wait_for("a leader", Duration::from_secs(10), async || {
-        leader_of(&nodes)
-    })
-    .await;
-    (nodes, leader)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,68 +176,6 @@ async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
     }
 }
 
-/// The HTTP API's write token in these tests.
-const TOKEN: &str = "test-token";
-
-/// A plain HTTP/1.1 GET: status, headers (lower-case names), body.
-async fn get(address: &str, path: &str) -> (u16, BTreeMap<String, String>, String) {
-    request(address, "GET", path, None, b"").await
-}
-
-/// A plain HTTP/1.1 request, with a bearer token if given.
-async fn request(
-    address: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &[u8],
-) -> (u16, BTreeMap<String, String>, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connect to the API");
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("send");
-    stream.write_all(body).await.expect("send the body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8(raw).expect("utf-8");
-    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
-}
-
-async fn get_json(address: &str, path: &str) -> (u16, BTreeMap<String, String>, serde_json::Value) {
-    let (status, headers, body) = get(address, path).await;
-    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
-    (status, headers, value)
-}
-
-fn a_follower(nodes: &BTreeMap<NodeId, DemoNode>, leader: &DemoNode) -> DemoNode {
-    nodes
-        .values()
-        .find(|n| n.id() != leader.id())
-        .cloned()
-        .expect("a follower")
-}
-
-fn api(node: &DemoNode) -> String {
-    node.http_address().expect("serves the API").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_answers_the_operators_api_from_the_leaders_state() {
     let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
@@ -330,19 +185,7 @@ async fn every_node_answers_the_operators_api_from_the_leaders_state() {
 
     // Health: 200 once all three are healthy, from the leader and from a follower,
     // which names the leader it asked.
-    // (Each node registers its version with the leader shortly after it starts.)
-    wait_for(
-        "a healthy, registered cluster",
-        Duration::from_secs(20),
-        async || {
-            let (status, _, body) = get_json(&api(&leader), "/v1/operator/autopilot/health").await;
-            let registered = body["Servers"]
-                .as_array()
-                .is_some_and(|s| s.iter().all(|s| s["Version"] == "1.0.0"));
-            (status == 200 && registered).then_some(())
-        },
-    )
-    .await;
+    wait_healthy(&leader, "1.0.0", false).await;
     for node in [&leader, &follower] {
         let (status, headers, body) = get_json(&api(node), "/v1/operator/autopilot/health").await;
         assert_eq!(status, 200, "{body}");
@@ -449,7 +292,7 @@ async fn every_node_answers_the_operators_api_from_the_leaders_state() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    assert!(reason.starts_with("unhealthy: "), "{state}");
+    assert!(reason.contains("unhealthy: "), "{state}");
     for node in nodes.values() {
         node.shutdown().await;
     }

@@ -1,6 +1,7 @@
-//! A node's port from outside: only peers holding the cluster key get a request
-//! read, a wrong key is reported on both sides, and a flood of connections cannot
-//! make the node hold much memory. Each test runs `autopilot node` processes.
+//! A node's ports from outside: only peers holding the cluster key get a request
+//! read, a wrong key is reported on both sides, a flood of connections cannot make
+//! the node hold much memory, and the operator's API answers the operator commands.
+//! Each test runs `autopilot node` processes.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -49,6 +50,17 @@ impl Drop for Node {
 
 impl Node {
     fn start(dir: &Path, id: NodeId, key: &Path, join: Option<&str>) -> Self {
+        Self::start_with(dir, id, key, join, &[])
+    }
+
+    /// As `start`, with more arguments for `autopilot node`.
+    fn start_with(
+        dir: &Path,
+        id: NodeId,
+        key: &Path,
+        join: Option<&str>,
+        extra: &[String],
+    ) -> Self {
         let address = free_address();
         let log = dir.join(format!("node-{id}.log"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_autopilot"));
@@ -56,6 +68,7 @@ impl Node {
             .args(["node", "--id", &id.to_string(), "--listen", &address])
             .arg("--cluster-key-file")
             .arg(key)
+            .args(extra)
             .env("AUTOPILOT_CACHE_DIR", dir.join("cache"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -347,4 +360,99 @@ fn a_key_file_others_can_read_or_that_is_not_a_key_is_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("open to group or others"), "{stderr}");
+}
+
+/// Runs the `autopilot` binary with `args`, off the async executor.
+async fn autopilot(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_autopilot"))
+            .args(&args)
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .expect("the command's thread")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_process_serves_the_operators_api_to_the_commands() {
+    let dir = folder("api");
+    let (key, link) = new_key(&dir, "cluster.key");
+    // A token file as `autopilot keygen` writes it (0600).
+    let token = dir.join("api.token");
+    ClusterKey::generate()
+        .expect("randomness")
+        .write_new(&token)
+        .expect("token written");
+    let http = free_address();
+    let extra = vec![
+        "--http".to_owned(),
+        http.clone(),
+        "--http-token-file".to_owned(),
+        token.display().to_string(),
+    ];
+    let node = Node::start_with(&dir, 1, &key, None, &extra);
+    until_leading(&link, &node).await;
+    let with = |words: &[&str]| {
+        let mut all: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        all.extend(["--http".to_owned(), http.clone()]);
+        all
+    };
+    let token = token.display().to_string();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        let out = autopilot(with(&["health", "--json"])).await;
+        if out.status.code() == Some(0) || Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        health.status.code(),
+        Some(0),
+        "{}\nnode log:\n{}",
+        String::from_utf8_lossy(&health.stderr),
+        node.log()
+    );
+    let json: serde_json::Value = serde_json::from_slice(&health.stdout).expect("JSON health");
+    assert_eq!(json["Servers"][0]["ID"], "1");
+
+    let out = autopilot(with(&["state"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Leader:                       1"));
+
+    // A write with the token file applies; with the wrong token it is refused.
+    let out = autopilot(with(&[
+        "config",
+        "set",
+        "MinQuorum=1",
+        "--token-file",
+        &token,
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (wrong, _) = new_key(&dir, "other.token");
+    let wrong = wrong.display().to_string();
+    let out = autopilot(with(&[
+        "config",
+        "set",
+        "MinQuorum=2",
+        "--token-file",
+        &wrong,
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    let out = autopilot(with(&["config", "get"])).await;
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON config");
+    assert_eq!(config["MinQuorum"], 1);
 }

@@ -70,6 +70,18 @@ impl Action {
         }
     }
 
+    /// The operation's name, as the JSON layout spells it (`"AddVoter"`, ...).
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::AddVoter { .. } => "AddVoter",
+            Self::AddNonvoter { .. } => "AddNonvoter",
+            Self::DemoteVoter { .. } => "DemoteVoter",
+            Self::RemoveServer { .. } => "RemoveServer",
+            Self::LeadershipTransfer { .. } => "LeadershipTransfer",
+            Self::RemoveFailedServer { .. } => "RemoveFailedServer",
+        }
+    }
+
     /// Whether the action changes the Raft configuration.
     pub fn changes_membership(&self) -> bool {
         !matches!(
@@ -92,6 +104,37 @@ impl fmt::Display for Action {
             Self::RemoveFailedServer { id } => {
                 write!(f, "ask the application to remove failed server {id}")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Action, ServerId};
+
+    #[test]
+    fn op_names_the_json_tag() {
+        let id = || ServerId("a".into());
+        let address = || "a:1".to_owned();
+        for action in [
+            Action::AddVoter {
+                id: id(),
+                address: address(),
+            },
+            Action::AddNonvoter {
+                id: id(),
+                address: address(),
+            },
+            Action::DemoteVoter { id: id() },
+            Action::RemoveServer { id: id() },
+            Action::LeadershipTransfer {
+                id: id(),
+                address: address(),
+            },
+            Action::RemoveFailedServer { id: id() },
+        ] {
+            let json = serde_json::to_value(&action).expect("an action serializes");
+            assert_eq!(json["Op"], action.op(), "{action:?}");
         }
     }
 }

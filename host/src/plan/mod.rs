@@ -7,4 +7,4 @@ mod snapshot;
 
 pub use render::render_table;
 pub use round::{Plan, plan_round};
-pub use snapshot::{SnapshotError, parse_snapshot};
+pub use snapshot::{SnapshotError, parse_snapshot, snapshot_json};

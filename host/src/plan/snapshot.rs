@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::json::{null_as_default, unique_server_map};
@@ -121,6 +121,56 @@ pub fn parse_snapshot(text: &str) -> Result<StateInputs, SnapshotError> {
         leader_id: (!snapshot.leader_id.is_empty()).then_some(ServerId(snapshot.leader_id.into())),
         current_state,
     })
+}
+
+/// The snapshot layout [`parse_snapshot`] reads, written from `inputs` (what the
+/// runtime's [`Round::snapshot`](crate::Round::snapshot) and the API's
+/// `GET /v1/operator/autopilot/snapshot` answer): `parse_snapshot` of it gives back
+/// `inputs`.
+///
+/// # Errors
+/// When a value does not serialize (none does: every map is keyed by id).
+pub fn snapshot_json(inputs: &StateInputs) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::to_value(SnapshotOut {
+        now: inputs.now,
+        first_state_time: inputs.first_state_time,
+        config: &inputs.config,
+        raft_config: &inputs.raft_config,
+        known_servers: &inputs.known_servers,
+        latest_index: inputs.latest_index,
+        last_term: inputs.last_term,
+        is_leader: inputs.is_leader,
+        fetched_stats: &inputs.fetched_stats,
+        leader_id: inputs.leader_id.as_ref().map_or("", |id| &id.0),
+        current_state: inputs.current_state.as_ref(),
+    })
+}
+
+/// The snapshot as written: the fields [`Snapshot`] reads, borrowed.
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    #[serde(rename = "Now", with = "rfc3339")]
+    now: Timestamp,
+    #[serde(rename = "FirstStateTime", with = "rfc3339")]
+    first_state_time: Timestamp,
+    #[serde(rename = "Config")]
+    config: &'a Config,
+    #[serde(rename = "RaftConfig")]
+    raft_config: &'a RaftConfiguration,
+    #[serde(rename = "KnownServers")]
+    known_servers: &'a BTreeMap<ServerId, Server>,
+    #[serde(rename = "LatestIndex")]
+    latest_index: u64,
+    #[serde(rename = "LastTerm")]
+    last_term: u64,
+    #[serde(rename = "IsLeader")]
+    is_leader: bool,
+    #[serde(rename = "FetchedStats")]
+    fetched_stats: &'a BTreeMap<ServerId, ServerStats>,
+    #[serde(rename = "LeaderID")]
+    leader_id: &'a str,
+    #[serde(rename = "CurrentState", skip_serializing_if = "Option::is_none")]
+    current_state: Option<&'a State>,
 }
 
 /// serde_json appends " at line L column C"; keep it only for syntax errors, where it

@@ -12,6 +12,7 @@ use super::traits::{Application, Raft};
 use crate::core::{
     ActivePolicy, Policy, PolicyEvent, PolicyStatus, check_decisions, judged_node_types,
 };
+use crate::plan::{Plan, plan_round};
 use crate::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig, sha256_hex};
 
 /// A running policy-file watch; dropping it stops the watch.
@@ -44,6 +45,29 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
     /// stays, and the reason is returned and recorded in the history.
     pub async fn set_policy(&self, source: PolicySource) -> Result<ActivePolicy, PluginError> {
         self.activate(source, true).await
+    }
+
+    /// What a candidate policy would do, swapping nothing: it is loaded, checked and
+    /// dry-run as [`Autopilot::set_policy`] does, then run on the latest round's inputs
+    /// ([`Autopilot::last_round`]) as `autopilot plan` would. The answer is that plan:
+    /// the state, the actions, the reasons, and any fault of the candidate's.
+    ///
+    /// # Errors
+    /// Whatever [`Autopilot::set_policy`] would refuse the candidate for; and
+    /// [`PluginError::Host`] before the first round (nothing to run it on).
+    pub async fn preview_policy(&self, source: PolicySource) -> Result<Plan, PluginError> {
+        let Some(round) = self.last_round() else {
+            return Err(PluginError::Host(
+                "no reconcile round has run yet: nothing to preview the policy on".into(),
+            ));
+        };
+        let slot = self.prepare(source).await?;
+        let policy = slot.policy;
+        self.inner
+            .policy_lane
+            .run(move || plan_round(&round.inputs, &*policy))
+            .await
+            .map_err(|e| PluginError::Host(format!("the preview failed: {e}")))
     }
 
     /// The active policy and its recent history.

@@ -10,6 +10,8 @@ use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 use super::inner::Inner;
+use super::metrics::Metrics;
+use super::round::Round;
 use super::traits::{Application, Raft};
 use crate::core::{ServerHealth, ServerId, State};
 
@@ -179,6 +181,24 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
     /// The loops' work and errors so far (a copy; each counter only grows).
     pub fn counters(&self) -> Counters {
         self.inner.counters.get()
+    }
+
+    /// What the runtime measured so far: actions by operation, policy calls by
+    /// function and outcome with their durations, policy changes by outcome (a copy).
+    pub fn metrics(&self) -> Metrics {
+        let swaps = self.inner.policy().outcomes.clone();
+        self.inner.metrics.snapshot(swaps)
+    }
+
+    /// The latest reconcile round's record: its inputs (in `autopilot plan`'s layout
+    /// with [`Round::snapshot`]), planned actions and reasons. `None` before the first
+    /// round. Kept across stop and start, until the next round replaces it.
+    pub fn last_round(&self) -> Option<Arc<Round>> {
+        self.inner
+            .last_round
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Runs one reconcile round and pruning pass now (if reconciliation is enabled).

@@ -133,6 +133,9 @@ impl<R: Raft, A: Application> AutopilotBuilder<R, A> {
                 prune_trigger: Notify::new(),
                 reconcile_trigger: Notify::new(),
                 counters: LoopCounters::default(),
+                metrics: super::metrics::Recorder::default(),
+                last_inputs: Mutex::new(None),
+                last_round: Mutex::new(None),
                 warnings: super::warnings::Warnings::default(),
             }),
         }

@@ -37,6 +37,7 @@ pub(crate) async fn execute<R: Raft, A: Application>(
     match &result {
         Ok(()) => {
             inner.counters.actions.fetch_add(1, Ordering::Relaxed);
+            inner.metrics.action(action.op());
         }
         Err(error) => tracing::warn!(%action, %error, "autopilot action failed"),
     }

@@ -24,6 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use super::metrics::{PolicyFunction, Recorder};
 use crate::core::{
     Config, Consulted, Decisions, FailedServers, NodeType, Policy, PolicyFault, StablePolicy,
     State, consult_decide, consult_decide_async, consult_filter, consult_filter_async,
@@ -158,6 +159,19 @@ pub(crate) fn guarded_decide(
         answer: StablePolicy::decisions(config, state, judge),
         fault: Some(panicked(&panic_message(&*panic))),
     })
+}
+
+/// Awaits a policy call, recording its outcome and how long it took (wall time,
+/// including the wait for the lane).
+pub(crate) async fn measured<T>(
+    recorder: &Recorder,
+    function: PolicyFunction,
+    call: impl Future<Output = Consulted<T>>,
+) -> Consulted<T> {
+    let started = std::time::Instant::now();
+    let consulted = call.await;
+    recorder.policy_call(function, consulted.fault.as_ref(), started.elapsed());
+    consulted
 }
 
 /// A round's decisions from `policy` on `state`: awaited here when the policy runs

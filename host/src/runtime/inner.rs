@@ -85,6 +85,12 @@ pub(crate) struct Inner<R, A> {
     pub(crate) prune_trigger: Notify,
     pub(crate) reconcile_trigger: Notify,
     pub(crate) counters: LoopCounters,
+    /// Actions by operation, policy calls and swaps.
+    pub(crate) metrics: super::metrics::Recorder,
+    /// The inputs of the latest state.
+    pub(crate) last_inputs: Mutex<Option<Arc<crate::core::StateInputs>>>,
+    /// The latest reconcile round.
+    pub(crate) last_round: Mutex<Option<Arc<super::round::Round>>>,
     /// Warnings about embedder-controlled inputs, logged once per server and cause.
     pub(crate) warnings: super::warnings::Warnings,
 }

@@ -12,15 +12,17 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use super::autopilot::Status;
 use super::execute::execute;
-use super::executor::{self, WorkError, off_executor};
+use super::executor::{self, WorkError, measured, off_executor};
 use super::inner::Inner;
+use super::metrics::PolicyFunction;
 use super::policy::PolicySlot;
+use super::round::Round;
 use super::traits::{Application, Raft, RaftError};
 use super::warnings::Cause;
 use crate::core::{
-    Config, Consulted, Decisions, Kept, LastContact, NodeStatus, PolicyFault, RaftState, Server,
-    ServerId, ServerStats, State, StateInputs, Timestamp, annotate, build_state,
-    distinct_node_types, leader_id, plan_reconcile, prune_candidates,
+    Action, Config, Consulted, Decisions, Kept, LastContact, NodeStatus, NodeType, PolicyFault,
+    RaftState, Server, ServerId, ServerStats, State, StateInputs, Timestamp, annotate, build_state,
+    distinct_node_types, explain, leader_id, plan_reconcile, prune_candidates,
 };
 
 /// Above this many servers a state is built on the blocking pool, not on the executor.
@@ -85,13 +87,22 @@ pub(crate) async fn update_state<R: Raft, A: Application>(inner: &Inner<R, A>) {
     let epoch = inner.membership_epoch();
     let result = next_state(inner, &slot).await;
     match result {
-        Ok((mut state, faults)) => {
+        Ok((mut state, faults, inputs)) => {
             inner.observe_round(&slot, &faults);
             state.policy = Some(inner.policy().status());
             inner.counters.state_updates.fetch_add(1, Ordering::Relaxed);
             inner.app.notify_state(&state);
             inner.set_state_epoch(epoch);
-            let previous = inner.state.send_replace(Arc::new(state));
+            let previous = {
+                // The inputs and the state they built change together: a round reads
+                // both under the same lock.
+                let mut last_inputs = inner
+                    .last_inputs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *last_inputs = Some(inputs);
+                inner.state.send_replace(Arc::new(state))
+            };
             if inner.event_driven && changed(&previous, &inner.state.borrow()) {
                 inner.reconcile_trigger.notify_one();
             }
@@ -137,11 +148,11 @@ enum StateError {
 }
 
 /// Gathers the inputs, then builds the state and asks the policy (off the executor).
-/// Returns the state and the policy's fault, if any.
+/// Returns the state, the policy's fault, if any, and the inputs.
 async fn next_state<R: Raft, A: Application>(
     inner: &Inner<R, A>,
     slot: &PolicySlot,
-) -> Result<(State, Vec<PolicyFault>), StateError> {
+) -> Result<(State, Vec<PolicyFault>, Arc<StateInputs>), StateError> {
     let now = inner.clock.now();
     let first_state_time = *inner
         .first_state_time
@@ -211,7 +222,7 @@ async fn next_state<R: Raft, A: Application>(
         inner.warnings.observe(Cause::MissingStats, missing);
     }
     let previous = inner.state.borrow().clone();
-    let inputs = StateInputs {
+    let inputs = Arc::new(StateInputs {
         now,
         first_state_time,
         config,
@@ -223,11 +234,12 @@ async fn next_state<R: Raft, A: Application>(
         fetched_stats,
         leader_id: leader,
         current_state: Some((*previous).clone()),
-    };
+    });
     // A large cluster's state is built on the blocking pool (about 1 µs a server).
     let config = inputs.config.clone();
     let state = if inputs.raft_config.servers.len() > INLINE_BUILD_LIMIT {
-        off_executor(move || build_state(&inputs))
+        let shared = Arc::clone(&inputs);
+        off_executor(move || build_state(&shared))
             .await
             .map_err(StateError::Build)?
     } else {
@@ -235,18 +247,11 @@ async fn next_state<R: Raft, A: Application>(
     };
     // A state needs no potential-voter verdicts (rounds ask for them).
     let state = Arc::new(state);
-    let decided = executor::decide(
-        &inner.policy_lane,
-        Arc::clone(&slot.policy),
-        config,
-        Arc::clone(&state),
-        Vec::new(),
-    )
-    .await;
+    let decided = decide(inner, slot, config, Arc::clone(&state), Vec::new()).await;
     let mut state = Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone());
     annotate(&mut state, &decided.answer);
     inner.set_wake_at(decided.answer.wake_at, state.now);
-    Ok((state, decided.fault.into_iter().collect()))
+    Ok((state, decided.fault.into_iter().collect(), inputs))
 }
 
 /// When an event-driven round should run next with no new input: the earliest of
@@ -393,11 +398,13 @@ pub(crate) async fn reconcile_round<R: Raft, A: Application>(inner: &Inner<R, A>
         return false;
     };
     let mut faults = Vec::new();
-    let (state, decided) = decide_now(inner, &slot, &config).await;
+    let (state, decided, inputs) = decide_now(inner, &slot, &config).await;
     faults.extend(decided.fault);
     let mut changed = false;
+    let mut planned = Vec::new();
     match plan_reconcile(&state, &decided.answer.changes) {
         Ok(actions) => {
+            planned.clone_from(&actions);
             let known = BTreeMap::new();
             for action in &actions {
                 if execute(inner, action, &known).await.is_err() {
@@ -418,20 +425,57 @@ pub(crate) async fn reconcile_round<R: Raft, A: Application>(inner: &Inner<R, A>
             tracing::warn!(%error, "reconcile round skipped");
         }
     }
-    changed |= prune_with(inner, &slot, &config, state, &decided.answer, &mut faults).await;
+    let pruned = prune_with(
+        inner,
+        &slot,
+        &config,
+        Arc::clone(&state),
+        &decided.answer,
+        &mut faults,
+    )
+    .await;
+    changed |= pruned.changed;
+    planned.extend(pruned.planned);
     inner.observe_round(&slot, &faults);
+    if let Some(inputs) = inputs {
+        record_round(inner, &inputs, &state, planned, &pruned.kept);
+    }
     changed
 }
 
-/// The latest state at the current instant, and the policy's decisions on it. The
-/// verdicts asked for cover the node types the application gives its servers now
-/// (what pruning judges) and those in the state.
+/// Keeps the round's record (its inputs, actions and reasons) for the operator.
+fn record_round<R, A>(
+    inner: &Inner<R, A>,
+    inputs: &StateInputs,
+    state: &State,
+    actions: Vec<Action>,
+    kept: &BTreeMap<ServerId, Kept>,
+) {
+    let reasons = explain(inputs, state, &actions, kept);
+    let round = Round::new(inputs, state, actions, reasons);
+    *inner
+        .last_round
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(round));
+}
+
+/// The latest state at the current instant, the policy's decisions on it, and the
+/// inputs that built it (none before the first state). The verdicts asked for cover
+/// the node types the application gives its servers now (what pruning judges) and
+/// those in the state.
 async fn decide_now<R: Raft, A: Application>(
     inner: &Inner<R, A>,
     slot: &PolicySlot,
     config: &Config,
-) -> (Arc<State>, Consulted<Decisions>) {
-    let mut state = (*inner.state.borrow().clone()).clone();
+) -> (Arc<State>, Consulted<Decisions>, Option<Arc<StateInputs>>) {
+    let (latest, inputs) = {
+        let inputs = inner
+            .last_inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (inner.state.borrow().clone(), inputs.clone())
+    };
+    let mut state = (*latest).clone();
     state.now = inner.clock.now();
     let known = inner.app.known_servers().await;
     let judge = distinct_node_types(
@@ -442,16 +486,27 @@ async fn decide_now<R: Raft, A: Application>(
             .chain(known.values().map(|s| &s.node_type)),
     );
     let state = Arc::new(state);
-    let decided = executor::decide(
+    let decided = decide(inner, slot, config.clone(), Arc::clone(&state), judge).await;
+    inner.set_wake_at(decided.answer.wake_at, state.now);
+    (state, decided, inputs)
+}
+
+/// The policy's decisions on `state` (on its lane), counted and timed.
+async fn decide<R, A>(
+    inner: &Inner<R, A>,
+    slot: &PolicySlot,
+    config: Config,
+    state: Arc<State>,
+    judge: Vec<NodeType>,
+) -> Consulted<Decisions> {
+    let call = executor::decide(
         &inner.policy_lane,
         Arc::clone(&slot.policy),
-        config.clone(),
-        Arc::clone(&state),
+        config,
+        state,
         judge,
-    )
-    .await;
-    inner.set_wake_at(decided.answer.wake_at, state.now);
-    (state, decided)
+    );
+    measured(&inner.metrics, PolicyFunction::Decide, call).await
 }
 
 /// One pruning pass on a fresh configuration and fresh known servers, with verdicts
@@ -465,11 +520,20 @@ pub(crate) async fn prune<R: Raft, A: Application>(inner: &Inner<R, A>) -> bool 
     let Some(config) = inner.app.autopilot_config().await else {
         return false;
     };
-    let (state, decided) = decide_now(inner, &slot, &config).await;
+    let (state, decided, _) = decide_now(inner, &slot, &config).await;
     let mut faults: Vec<PolicyFault> = decided.fault.into_iter().collect();
-    let changed = prune_with(inner, &slot, &config, state, &decided.answer, &mut faults).await;
+    let pruned = prune_with(inner, &slot, &config, state, &decided.answer, &mut faults).await;
     inner.observe_round(&slot, &faults);
-    changed
+    pruned.changed
+}
+
+/// What a pruning pass did: whether the configuration changed, the removals it
+/// planned, and why each failed server that stays stays.
+#[derive(Default)]
+struct Pruned {
+    changed: bool,
+    planned: Vec<Action>,
+    kept: BTreeMap<ServerId, Kept>,
 }
 
 async fn prune_with<R: Raft, A: Application>(
@@ -479,16 +543,16 @@ async fn prune_with<R: Raft, A: Application>(
     state: Arc<State>,
     decisions: &Decisions,
     faults: &mut Vec<PolicyFault>,
-) -> bool {
+) -> Pruned {
     if !inner.reconciliation.load(Ordering::SeqCst) {
-        return false;
+        return Pruned::default();
     }
     let raft_config = match inner.raft.configuration().await {
         Ok(c) => c,
         Err(error) => {
             inner.counters.prune_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%error, "cannot read the Raft configuration for pruning");
-            return false;
+            return Pruned::default();
         }
     };
     inner
@@ -500,22 +564,26 @@ async fn prune_with<R: Raft, A: Application>(
         prune_candidates(config, &raft_config, &known, &decisions.potential_voters)
     else {
         inner.warnings.observe(Cause::FailedVoterCannotVote, []);
-        return false;
+        return Pruned::default();
     };
-    let filtered = executor::filter(
-        &inner.policy_lane,
-        Arc::clone(&slot.policy),
-        config.clone(),
-        state,
-        candidates.failed.clone(),
+    let filtered = measured(
+        &inner.metrics,
+        PolicyFunction::FilterRemovals,
+        executor::filter(
+            &inner.policy_lane,
+            Arc::clone(&slot.policy),
+            config.clone(),
+            state,
+            candidates.failed.clone(),
+        ),
     )
     .await;
     faults.extend(filtered.fault);
     // A failed voter kept because its node type cannot vote: say why (the pruning
     // verdicts name that cause).
     let (plan, kept) = candidates.plan_explained(config, &filtered.answer);
-    let cannot_vote = kept.into_iter().filter_map(|(id, why)| match why {
-        Kept::NotPotentialVoter(node_type) => Some((id, Some(node_type))),
+    let cannot_vote = kept.iter().filter_map(|(id, why)| match why {
+        Kept::NotPotentialVoter(node_type) => Some((id.clone(), Some(node_type.clone()))),
         _ => None,
     });
     inner
@@ -535,7 +603,11 @@ async fn prune_with<R: Raft, A: Application>(
         }
         if failed {
             inner.counters.prune_errors.fetch_add(1, Ordering::Relaxed);
-            return changed;
+            return Pruned {
+                changed,
+                planned: plan.actions(),
+                kept,
+            };
         }
     }
     for server in plan.failed_non_voters.iter().chain(&plan.failed_voters) {
@@ -544,5 +616,9 @@ async fn prune_with<R: Raft, A: Application>(
         };
         let _ = execute(inner, &action, &known).await;
     }
-    changed
+    Pruned {
+        changed,
+        planned: plan.actions(),
+        kept,
+    }
 }

@@ -13,7 +13,9 @@ mod executor;
 mod inner;
 mod loops;
 mod membership;
+mod metrics;
 mod policy;
+mod round;
 #[cfg(feature = "testing")]
 pub(crate) mod sim;
 mod traits;
@@ -24,5 +26,7 @@ pub use autopilot::{Autopilot, Counters, Status};
 pub use builder::{AutopilotBuilder, DEFAULT_RECONCILE_INTERVAL, DEFAULT_UPDATE_INTERVAL};
 pub use clock::Clock;
 pub use membership::MembershipError;
+pub use metrics::{Histogram, Metrics, POLICY_CALL_BUCKETS, PolicyFunction};
 pub use policy::{PolicyRecord, PolicySource};
+pub use round::Round;
 pub use traits::{Application, Raft, RaftError, StoreError};

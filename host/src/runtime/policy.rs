@@ -134,6 +134,9 @@ pub(crate) struct PolicyManager {
     pub(crate) faults_in_a_row: u32,
     pub(crate) history: VecDeque<PolicyEvent>,
     pub(crate) history_len: usize,
+    /// Every event so far, by outcome (`swapped`, `refused`, `rolled-back`), however
+    /// short the history.
+    pub(crate) outcomes: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl PolicyManager {
@@ -144,10 +147,17 @@ impl PolicyManager {
             faults_in_a_row: 0,
             history: VecDeque::new(),
             history_len,
+            outcomes: std::collections::BTreeMap::new(),
         }
     }
 
     pub(crate) fn record(&mut self, event: PolicyEvent) {
+        let outcome = match &event {
+            PolicyEvent::Swapped { .. } => "swapped",
+            PolicyEvent::Refused { .. } => "refused",
+            PolicyEvent::RolledBack { .. } => "rolled-back",
+        };
+        *self.outcomes.entry(outcome).or_default() += 1;
         if self.history_len == 0 {
             return;
         }

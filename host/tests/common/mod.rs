@@ -15,6 +15,8 @@ pub fn config() -> Config {
 }
 
 /// An autopilot on the simulated cluster, reconciliation enabled.
+// Not every test crate that shares this module uses it.
+#[allow(dead_code)]
 pub fn autopilot(sim: &SimCluster) -> Autopilot<SimCluster, SimCluster> {
     Autopilot::builder(sim.clone(), sim.clone())
         .reconciliation_enabled(true)

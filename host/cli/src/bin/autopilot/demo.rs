@@ -275,8 +275,9 @@ async fn start_voters(cluster: &mut Cluster, view: &View) -> Result<()> {
     .await?;
     view.say("cluster healthy; a client writes a key every 20 ms");
     view.say(&format!(
-        "operator API on every node, e.g. http://{}/v1/operator/autopilot/state",
-        cluster.apis[&1]
+        "live page: http://{api}/ui; operator API on every node, e.g. `autopilot state --http {api}`",
+        // Node 3 lives through the whole script (1 and 2 are killed).
+        api = cluster.apis[&3]
     ));
     Ok(())
 }

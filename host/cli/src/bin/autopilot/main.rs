@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod node;
+mod operator;
 
 use autopilot::StablePolicy;
 use autopilot::plan::{parse_snapshot, plan_round, render_table};
@@ -49,6 +50,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Autopilot's state from a running node's API: health, failure tolerance, the
+    /// policy and each server with its reason.
+    State {
+        #[command(flatten)]
+        target: operator::Target,
+        /// Print the JSON answer (Consul's `AutopilotState`, with reasons).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whether the cluster is healthy: exit 0 healthy, 2 unhealthy, 1 unreachable.
+    Health {
+        #[command(flatten)]
+        target: operator::Target,
+        /// Print the JSON answer (Consul's `OperatorHealthReply`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read or change autopilot's configuration (replicated through Raft).
+    #[command(subcommand)]
+    Config(operator::ConfigCommand),
+    /// Inspect, preview or swap the placement policy.
+    #[command(subcommand)]
+    Policy(operator::PolicyCommand),
+    /// Print the leader's latest round as a snapshot for `autopilot plan --inputs`.
+    Record {
+        #[command(flatten)]
+        target: operator::Target,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,7 +97,7 @@ fn main() -> ExitCode {
             .init();
     }
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("autopilot: {e:#}");
             ExitCode::FAILURE
@@ -76,22 +105,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
+    let done = |result: Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Demo => runtime()?.block_on(demo::run(demo::current_exe()?)),
-        Command::Node(args) => runtime()?.block_on(node::run(args)),
+        Command::Demo => done(runtime()?.block_on(demo::run(demo::current_exe()?))),
+        Command::Node(args) => done(runtime()?.block_on(node::run(args))),
         Command::Keygen { file } => {
             ClusterKey::generate()?
                 .write_new(&file)
                 .with_context(|| format!("cannot write the key to {}", file.display()))?;
             eprintln!("wrote a new cluster key to {}", file.display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
             inputs,
             promoter,
             json,
-        } => plan(&inputs, promoter.as_deref(), json),
+        } => done(plan(&inputs, promoter.as_deref(), json)),
+        Command::State { target, json } => {
+            client_runtime()?.block_on(operator::state(&target, json))
+        }
+        Command::Health { target, json } => {
+            client_runtime()?.block_on(operator::health(&target, json))
+        }
+        Command::Config(command) => client_runtime()?.block_on(operator::config(&command)),
+        Command::Policy(command) => client_runtime()?.block_on(operator::policy(&command)),
+        Command::Record { target } => client_runtime()?.block_on(operator::record(&target)),
     }
 }
 
@@ -130,6 +169,14 @@ fn plan(inputs: &std::path::Path, promoter: Option<&std::path::Path>, json: bool
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A small runtime for one request at a time.
+fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
