@@ -1,5 +1,6 @@
-//! The stable component decides exactly as the native stable policy: whole dry-run
-//! rounds (state, reconcile, prune) over generated clusters give identical plans.
+//! The stable component (Rust, and Python) decides exactly as the native stable
+//! policy: whole dry-run rounds (state, reconcile, prune) over generated clusters give
+//! identical plans.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -140,24 +141,42 @@ fn inputs(
     }
 }
 
+/// The stable policy written in Python (`promoters/python/stable`, built with
+/// componentize-py's defaults).
+fn python() -> &'static ComponentPolicy {
+    static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
+    PROMOTER.get_or_init(|| {
+        let host = PluginHost::new(PluginHostConfig::default()).expect("host starts");
+        host.load(&guests::python_component("stable"))
+            .expect("the Python stable policy loads")
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
+    /// The Rust component on every case, the Python one on every other case.
     #[test]
-    fn stable_component_plans_exactly_like_the_native_policy(
+    fn stable_components_plan_exactly_like_the_native_policy(
         servers in prop::collection::vec(arb_server(), 1..12),
         leader in prop::option::weighted(0.9, 0usize..12),
         is_leader in prop::bool::weighted(0.8),
         running_for in 0i64..60,
         stabilization in 0u64..30,
         min_quorum in 0u32..5,
+        also_python in any::<bool>(),
     ) {
         let inputs = inputs(&servers, leader, is_leader, running_for, stabilization, min_quorum);
         let native = plan_round(&inputs, &StablePolicy);
-        let wasm = plan_round(&inputs, component());
-        let errors = &wasm.faults;
-        prop_assert!(errors.is_empty(), "plugin errors: {:?}", errors);
-        prop_assert_eq!(&wasm, &native);
+        let mut components = vec![component()];
+        if also_python {
+            components.push(python());
+        }
+        for policy in components {
+            let wasm = plan_round(&inputs, policy);
+            prop_assert!(wasm.faults.is_empty(), "plugin errors: {:?}", wasm.faults);
+            prop_assert_eq!(&wasm, &native);
+        }
     }
 }
 

@@ -93,7 +93,7 @@ fn names_what_is_wrong_with_an_unusable_promoter() {
         "missing export",
     );
     assert_refused(
-        &plan(&typical, Some(guests::FS_IMPORTER)),
+        &plan(&typical, Some(guests::FORBIDDEN_IMPORT)),
         "forbidden import",
     );
 

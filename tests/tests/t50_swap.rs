@@ -91,7 +91,10 @@ async fn a_bad_component_is_refused_and_the_running_policy_stays() {
             guests::component(guests::WRONG_VERSION),
             "incompatible-version",
         ),
-        (guests::component(guests::FS_IMPORTER), "forbidden-import"),
+        (
+            guests::component(guests::FORBIDDEN_IMPORT),
+            "forbidden-import",
+        ),
     ] {
         let error = ap
             .set_policy(PolicySource::Bytes(bytes))

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use autopilot::{Config, RaftState, ServerId, ServerState, State, compare_servers};
+use autopilot::{Config, PolicyRecord, RaftState, ServerId, ServerState, State, compare_servers};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State as Shared};
@@ -41,8 +41,8 @@ const LEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest JSON body a write accepts.
 const MAX_JSON_BODY: usize = 1 << 20;
 
-/// The largest policy upload: the plugin host's component size limit.
-const MAX_POLICY_BODY: usize = 16 << 20;
+/// The largest policy upload: the plugin host's component size limit (64 MiB).
+const MAX_POLICY_BODY: usize = 64 << 20;
 
 /// How long a follower waits for the leader to load, check and swap a policy.
 const SWAP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -753,9 +753,9 @@ async fn put_policy(
         return refused.into_response();
     }
     let rpc = if params.dry_run.is_some() {
-        Rpc::PreviewPolicy(body.to_vec())
+        Rpc::PreviewPolicy(PolicyRecord::component(body.to_vec()))
     } else {
-        Rpc::SetPolicy(body.to_vec())
+        Rpc::SetPolicy(PolicyRecord::component(body.to_vec()))
     };
     let (reply, headers) = match on_leader(&node, rpc, SWAP_TIMEOUT).await {
         Ok(answer) => answer,

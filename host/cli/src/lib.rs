@@ -17,7 +17,7 @@ mod service;
 mod store;
 mod types;
 
-pub use service::{DemoApplication, DemoNode, NodeOptions};
+pub use service::{DemoApplication, DemoNode, MAX_REPLICATED_POLICY, NodeOptions};
 pub use store::{LogStore, StateMachine};
 pub use types::{ConfigRecord, Data, NodeId, Registered, Request, Response, TypeConfig};
 

@@ -29,9 +29,11 @@ use snow::{HandshakeState, TransportState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Largest frame accepted from an authenticated peer (a snapshot of the demo's data
-/// fits easily).
-pub const MAX_FRAME: usize = 64 << 20;
+/// Largest frame accepted from an authenticated peer: a policy component at the
+/// plugin host's 64 MiB limit travels as base64 (86 MiB) in one Raft entry or swap
+/// request, with room for the JSON around it. Read as the bytes arrive, so only a
+/// peer holding the cluster key can make a node hold that much.
+pub const MAX_FRAME: usize = 96 << 20;
 
 /// How long a peer has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);

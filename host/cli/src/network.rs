@@ -48,11 +48,12 @@ pub enum Rpc {
     Ping,
     /// The node's view (and, on the leader, autopilot's state) for operators.
     Status,
-    /// Swap the autopilot policy to this component (only the leader accepts it).
-    SetPolicy(Vec<u8>),
+    /// Swap the autopilot policy to this component (only the leader accepts it). The
+    /// record carries the bytes as base64 and their digest, checked on arrival.
+    SetPolicy(autopilot::PolicyRecord),
     /// What this component would do on the latest round, swapping nothing (only the
     /// leader answers).
-    PreviewPolicy(Vec<u8>),
+    PreviewPolicy(autopilot::PolicyRecord),
     /// The latest round's record in `autopilot plan`'s layout (only the leader answers).
     Record,
     /// Replace autopilot's configuration, check-and-set on the modify index if `cas`

@@ -243,6 +243,18 @@ impl Application for DemoApplication {
     }
 
     async fn store_policy(&self, record: &PolicyRecord) -> Result<(), StoreError> {
+        if let PolicyRecord::Component { bytes, .. } = record
+            && bytes.len() > MAX_REPLICATED_POLICY
+        {
+            return Err(format!(
+                "the component is {} bytes; this service replicates a policy in one Raft \
+                 entry, which openraft 0.9 must deliver within a heartbeat, so it takes \
+                 components of at most {MAX_REPLICATED_POLICY} bytes (load larger ones with \
+                 `autopilot plan --promoter`)",
+                bytes.len()
+            )
+            .into());
+        }
         self.raft
             .client_write(Request::SetPolicy(record.clone()))
             .await
@@ -254,6 +266,14 @@ impl Application for DemoApplication {
         self.machine.data().await.policy
     }
 }
+
+/// The largest policy component the demo service replicates. The record travels in
+/// one Raft entry, and openraft 0.9 gives an entry one heartbeat interval (100 ms
+/// here) to reach a follower before it retries; a much larger entry never arrives,
+/// and the followers, hearing no heartbeat, depose the leader. Larger components (a
+/// Python or JavaScript policy is 12 to 18 MB) need the bytes shipped beside the
+/// log, not in it.
+pub const MAX_REPLICATED_POLICY: usize = 4 << 20;
 
 /// One running demo node.
 #[derive(Clone)]
@@ -677,18 +697,22 @@ impl DemoNode {
                     Err(e) => Reply::Error(e.to_string()),
                 }
             }
-            Rpc::SetPolicy(bytes) => {
-                match self.autopilot.set_policy(PolicySource::Bytes(bytes)).await {
+            Rpc::SetPolicy(record) => {
+                let swapped = match record.source() {
+                    Ok(source) => self.autopilot.set_policy(source).await,
+                    Err(e) => Err(e),
+                };
+                match swapped {
                     Ok(active) => Reply::PolicySet(active),
                     Err(e) => Reply::Error(e.to_string()),
                 }
             }
-            Rpc::PreviewPolicy(bytes) => {
-                match self
-                    .autopilot
-                    .preview_policy(PolicySource::Bytes(bytes))
-                    .await
-                {
+            Rpc::PreviewPolicy(record) => {
+                let previewed = match record.source() {
+                    Ok(source) => self.autopilot.preview_policy(source).await,
+                    Err(e) => Err(e),
+                };
+                match previewed {
                     Ok(plan) => Reply::Preview(preview_json(&plan).to_string()),
                     Err(e) => Reply::Error(e.to_string()),
                 }

@@ -123,7 +123,9 @@ async fn an_upgrade_moves_the_votes_and_keeps_the_leader_on_openraft() {
     let swap = call(
         &link(),
         leader.address(),
-        &Rpc::SetPolicy(autopilot_cli::components::UPGRADE_MIGRATION.to_vec()),
+        &Rpc::SetPolicy(autopilot::PolicyRecord::component(
+            autopilot_cli::components::UPGRADE_MIGRATION.to_vec(),
+        )),
         Duration::from_secs(10),
     )
     .await

@@ -174,6 +174,11 @@ async fn rendered(url: &str) -> String {
             "--disable-gpu",
             "--disable-dev-shm-usage",
             "--no-first-run",
+            // No background connections: this machine's network is closed to them.
+            "--disable-quic",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             "--virtual-time-budget=5000",
             "--dump-dom",
         ])
@@ -423,4 +428,66 @@ async fn the_operator_commands_drive_a_running_cluster() {
         node.shutdown().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `component` with a custom section of `padding` bytes appended: still a valid
+/// component, as large as a Python or JavaScript policy.
+fn padded(component: &[u8], padding: usize) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"padding";
+    let mut payload = Vec::new();
+    leb128(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.resize(payload.len() + padding, 0);
+    let mut bytes = component.to_vec();
+    bytes.push(0); // a custom section
+    leb128(payload.len(), &mut bytes);
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_too_large_to_replicate_is_refused_and_the_cluster_keeps_its_leader() {
+    use autopilot::{Application, PolicyRecord};
+    let (nodes, leader) = cluster_with_a_round().await;
+    let follower = a_follower(&nodes, &leader);
+    // The size of a CPython component (18 MB), and more.
+    let big = padded(autopilot_cli::components::CAUTIOUS, 24 << 20);
+    let (status, _, text) = request(&api(&follower), "PUT", POLICY, Some(TOKEN), &big).await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("at most 4194304 bytes"), "{text}");
+    assert_eq!(leader.autopilot().policy_status().active.name, "stable");
+    // A component under the limit replicates to every node, through a follower.
+    let fits = padded(autopilot_cli::components::CAUTIOUS, 2 << 20);
+    let (status, _, text) = request(&api(&follower), "PUT", POLICY, Some(TOKEN), &fits).await;
+    assert_eq!(status, 200, "{text}");
+    let want = PolicyRecord::component(fits);
+    for node in nodes.values() {
+        wait_for(
+            "the record on every node",
+            Duration::from_secs(30),
+            async || {
+                let stored = node.autopilot().application().stored_policy().await;
+                (stored.as_ref() == Some(&want)).then_some(())
+            },
+        )
+        .await;
+    }
+    assert!(
+        leader_of(&nodes).is_some_and(|l| l.id() == leader.id()),
+        "the leader stays"
+    );
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
 }

@@ -148,7 +148,9 @@ async fn a_peer_without_the_key_can_neither_join_nor_write_nor_swap_the_policy()
         address: "127.0.0.1:1".into(),
         version: "9.9.9".into(),
     };
-    let swap = Rpc::SetPolicy(b"\0asm\x0d\x00\x01\x00".to_vec());
+    let swap = Rpc::SetPolicy(autopilot::PolicyRecord::component(
+        b"\0asm\x0d\x00\x01\x00".to_vec(),
+    ));
     for rpc in [&write, &join, &swap] {
         let plain = call(&Link::Insecure, &node.address, rpc, Duration::from_secs(2))
             .await

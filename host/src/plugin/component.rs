@@ -17,6 +17,7 @@ use super::sandbox::Sandbox;
 use super::validate;
 use crate::core::{
     Answer, Config, Decisions, FailedServers, NodeType, Policy, PolicyFault, PolicyMetadata, State,
+    Timestamp,
 };
 
 /// What a component says it is, and which bytes it was loaded from.
@@ -110,6 +111,7 @@ impl ComponentPolicy {
         let (name, version, reads_server_details) = match contract {
             Contract::V0_3 | Contract::V0_2 => {
                 let (m,) = futures_executor::block_on(policy.call(
+                    Timestamp::UNIX_EPOCH,
                     |store, instance| {
                         let e = &policy.exports;
                         if contract == Contract::V0_3 {
@@ -126,6 +128,7 @@ impl ComponentPolicy {
             }
             Contract::V0_1 => {
                 let (m,) = futures_executor::block_on(policy.call(
+                    Timestamp::UNIX_EPOCH,
                     |store, instance| {
                         let e = &policy.exports;
                         check_signatures::<convert::V0_1, DecideResultV2>(store, instance, e)?;
@@ -154,13 +157,14 @@ impl ComponentPolicy {
     }
 
     /// A fresh store for one call: the memory cap, the fuel budget (yielding to the
-    /// caller's executor every [`YIELD_FUEL`] units), and the wall-clock backstop
-    /// (yielding at every epoch tick until it is reached, then interrupting).
-    fn store(&self) -> Result<Store<Sandbox>, PluginError> {
+    /// caller's executor every [`YIELD_FUEL`] units), the wall-clock backstop
+    /// (yielding at every epoch tick until it is reached, then interrupting), and a
+    /// WASI wall clock reading `now`.
+    fn store(&self, now: Timestamp) -> Result<Store<Sandbox>, PluginError> {
         let limits = &self.host.limits;
         let mut store = Store::new(
             &self.host.engine,
-            Sandbox::new(limits.memory, limits.output),
+            Sandbox::new(limits.memory, limits.output, now),
         );
         store.limiter(|s| s);
         if let Some(fuel) = limits.fuel {
@@ -192,9 +196,11 @@ impl ComponentPolicy {
     /// The future yields to the executor that polls it while the policy works (every
     /// [`YIELD_FUEL`] units of fuel, and at every epoch tick), so awaiting it on an
     /// async executor never holds the executor's thread for long; it needs nothing of
-    /// any particular executor.
+    /// any particular executor. The guest's wall clock reads `now` (the round's
+    /// instant).
     async fn call<P, R>(
         &self,
+        now: Timestamp,
         get: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<TypedFunc<P, R>>,
         params: P,
     ) -> Result<R, PluginError>
@@ -202,7 +208,7 @@ impl ComponentPolicy {
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        let mut store = self.store()?;
+        let mut store = self.store(now)?;
         let result = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             let func = get(&mut store, &instance)?;
@@ -337,6 +343,7 @@ impl ComponentPolicy {
         let judged: Vec<&str> = judge.iter().map(NodeType::as_str).collect();
         let (raw,) = self
             .call(
+                state.now,
                 |store, instance| {
                     typed::<DecideParams<'_, R::Server<'_>>, (Result<D, wit::PolicyError>,)>(
                         store,
@@ -393,6 +400,7 @@ impl ComponentPolicy {
         let wit_failed = convert::failed::<R::Server<'_>>(failed, details);
         let (raw,) = self
             .call(
+                state.now,
                 |store, instance| {
                     typed::<FilterParams<'_, R::Server<'_>>, FilterResult>(
                         store,

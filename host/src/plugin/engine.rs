@@ -14,6 +14,7 @@ use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 
 use super::cache::ArtifactCache;
 use super::error::PluginError;
+use super::inert::{InertMonotonic, MonotonicView};
 use super::sandbox::Sandbox;
 
 /// The default fuel budget of one call: about 65–75 ms of busy WebAssembly on this
@@ -41,8 +42,10 @@ pub struct PluginLimits {
     pub output: usize,
     /// Total bytes of extension JSON accepted from one call (default 1 MiB).
     pub ext_bytes: usize,
-    /// The largest component accepted, in bytes (default 16 MiB). Compiling runs at
-    /// load, outside any call's deadline, so the size is what bounds it.
+    /// The largest component accepted, in bytes (default 64 MiB: room for the CPython
+    /// and SpiderMonkey runtimes that Python and JavaScript components carry, 12 to 18
+    /// MB). Compiling runs at load, outside any call's deadline, so the size is what
+    /// bounds it.
     pub component_bytes: usize,
 }
 
@@ -54,7 +57,7 @@ impl Default for PluginLimits {
             memory: 64 << 20,
             output: 16 << 10,
             ext_bytes: 1 << 20,
-            component_bytes: 16 << 20,
+            component_bytes: 64 << 20,
         }
     }
 }
@@ -168,10 +171,15 @@ fn host_error(context: &str, e: impl std::fmt::Display) -> PluginError {
     PluginError::Host(format!("{context}: {e}"))
 }
 
-/// Links only the WASI interfaces a standard guest imports, backed by a context that
-/// grants nothing. Clocks, randomness, filesystem and sockets are not linked at all.
+/// Links only the WASI interfaces standard toolchains import, backed by a context that
+/// grants nothing: no arguments, environment or input, output bounded; clocks,
+/// randomness, filesystem and sockets inert (`inert.rs`).
 fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::p2::bindings::cli;
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
+    use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
     use wasmtime_wasi_io::bindings::wasi::io;
     let l = linker;
     // The asynchronous bindings: the sandbox's streams are always ready, so they need
@@ -189,6 +197,32 @@ fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
     cli::terminal_stdout::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
     cli::terminal_stderr::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
+    // The wall clock reads the round's instant; the monotonic clock is ours, so its
+    // timers need no executor.
+    clocks::wall_clock::add_to_linker::<Sandbox, WasiClocks>(l, Sandbox::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<Sandbox, InertMonotonic>(l, |s| {
+        MonotonicView(&mut s.table)
+    })?;
+    random::random::add_to_linker::<Sandbox, WasiRandom>(l, Sandbox::random)?;
+    random::insecure::add_to_linker::<Sandbox, WasiRandom>(l, Sandbox::random)?;
+    random::insecure_seed::add_to_linker::<Sandbox, WasiRandom>(l, Sandbox::random)?;
+    // No preopened directory: a descriptor can never be had, so none of the file
+    // functions can do anything.
+    filesystem::preopens::add_to_linker::<Sandbox, WasiFilesystem>(l, Sandbox::filesystem)?;
+    filesystem::types::add_to_linker::<Sandbox, WasiFilesystem>(l, Sandbox::filesystem)?;
+    // No network use allowed: creating a socket or looking up a name is refused with
+    // `access-denied`.
+    sockets::instance_network::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
+    sockets::network::add_to_linker::<Sandbox, WasiSockets>(
+        l,
+        &sockets::network::LinkOptions::default(),
+        Sandbox::sockets,
+    )?;
+    sockets::tcp_create_socket::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
+    sockets::tcp::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
+    sockets::udp::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
     Ok(())
 }
 

@@ -73,9 +73,14 @@ impl PluginHost {
         };
         // Never read more than one byte past the limit: `load` refuses the rest.
         let limit = u64::try_from(self.inner.limits.component_bytes).unwrap_or(u64::MAX);
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let size = file.metadata().map_err(unreadable)?.len();
+        if size > limit {
+            return Err(too_large(size, limit));
+        }
         let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|file| file.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
             .map_err(unreadable)?;
         let policy = self.load(&bytes)?;
         Ok((policy, bytes))
@@ -87,10 +92,8 @@ impl PluginHost {
     pub fn load(&self, bytes: &[u8]) -> Result<ComponentPolicy, PluginError> {
         let limit = self.inner.limits.component_bytes;
         if bytes.len() > limit {
-            return Err(PluginError::Invalid(format!(
-                "{} bytes, over the {limit}-byte limit for a policy component",
-                bytes.len()
-            )));
+            let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            return Err(too_large(size, u64::try_from(limit).unwrap_or(u64::MAX)));
         }
         let digest = sha256_hex(bytes);
         if let Some(allowed) = &self.inner.allowed_digests
@@ -135,4 +138,12 @@ impl PluginHost {
         }
         Ok(component)
     }
+}
+
+/// The refusal of a component of `size` bytes, over `limit`.
+fn too_large(size: u64, limit: u64) -> PluginError {
+    PluginError::Invalid(format!(
+        "{size} bytes, over the {limit}-byte limit for a policy component \
+         (PluginLimits::component_bytes)"
+    ))
 }

@@ -12,6 +12,7 @@ mod convert;
 mod engine;
 mod error;
 mod host;
+mod inert;
 mod sandbox;
 mod validate;
 

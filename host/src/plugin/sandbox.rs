@@ -14,6 +14,8 @@ use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamResult};
 
+use crate::core::Timestamp;
+
 /// A guest's stdout or stderr, bounded: keeps the first bytes written and the last
 /// ones (where a panic message is), `capacity` in all, and counts what it drops in
 /// between. Writing never fails, so a chatty policy loses output, not its round.
@@ -145,7 +147,7 @@ impl StdoutStream for OutputPipe {
 /// in-memory pipes that the host forwards to `tracing`.
 pub struct Sandbox {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     memory_cap: usize,
     /// Set when the guest tried to grow its memory past the cap.
     pub memory_exceeded: bool,
@@ -156,14 +158,15 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A fresh sandbox with a memory cap and an output bound (per stream).
-    pub fn new(memory_cap: usize, output_bound: usize) -> Self {
+    /// A fresh sandbox with a memory cap and an output bound (per stream), whose wall
+    /// clock reads `now`.
+    pub fn new(memory_cap: usize, output_bound: usize, now: Timestamp) -> Self {
         let stdout = OutputPipe::new(output_bound);
         let stderr = OutputPipe::new(output_bound);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        super::inert::configure(&mut builder, now);
+        let wasi = builder.build();
         Self {
             wasi,
             table: ResourceTable::new(),

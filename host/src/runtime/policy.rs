@@ -47,8 +47,9 @@ pub enum PolicyRecord {
         /// sha256 of `bytes`, hex; checked when the record is loaded.
         #[serde(rename = "Digest")]
         digest: String,
-        /// The component's bytes.
-        #[serde(rename = "Bytes")]
+        /// The component's bytes (base64 in JSON: a third larger, not four times as
+        /// an array of numbers would be).
+        #[serde(rename = "Bytes", with = "crate::core::json::base64_bytes")]
         bytes: Vec<u8>,
     },
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tokio::process::{Child, Command};
 
-use autopilot::State;
+use autopilot::{PolicyRecord, State};
 use autopilot_cli::link::{ClusterKey, Link};
 use autopilot_cli::network::{Reply, Rpc, StatusReport, call};
 use autopilot_cli::{NodeId, Request};
@@ -395,7 +395,9 @@ async fn swap_policy(cluster: &mut Cluster, view: &View) -> Result<()> {
     match call(
         &cluster.link,
         &leader_address,
-        &Rpc::SetPolicy(autopilot_cli::components::CAUTIOUS.to_vec()),
+        &Rpc::SetPolicy(PolicyRecord::component(
+            autopilot_cli::components::CAUTIOUS.to_vec(),
+        )),
         Duration::from_secs(10),
     )
     .await
