@@ -8,66 +8,116 @@ pub fn component(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("component {path} is readable: {e}"))
 }
 
-/// The componentize-py the Python policies are built with: `AUTOPILOT_COMPONENTIZE_PY`,
-/// else `componentize-py` on the PATH (`pip install componentize-py==0.25.1`;
-/// `scripts/test` installs it when missing).
-fn componentize_py() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("AUTOPILOT_COMPONENTIZE_PY") {
+/// A policy toolchain's command: the path in `env`, else `name` in one of `dirs`
+/// (searched first), else on the PATH; `install` says how to get it when missing.
+fn tool(env: &str, name: &str, dirs: &[std::path::PathBuf], install: &str) -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os(env) {
         return path.into();
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("componentize-py"))
+    dirs.iter()
+        .cloned()
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| {
-            panic!(
-                "the Python policy tests need componentize-py 0.25.1: `pip install \
-                 componentize-py==0.25.1` (scripts/test does it), or set \
-                 AUTOPILOT_COMPONENTIZE_PY"
-            )
+            panic!("the tests need {name}: {install} (scripts/test does it), or set {env}")
         })
 }
 
-/// Builds the Python policy `promoters/python/<name>/app.py` from source with
-/// componentize-py's default settings against the repository's `wit/`, and returns
-/// the component's bytes (built into this crate's build directory, once per name and
-/// test process).
-pub fn python_component(name: &str) -> Vec<u8> {
+/// The componentize-py the Python policies are built with.
+fn componentize_py() -> std::path::PathBuf {
+    tool(
+        "AUTOPILOT_COMPONENTIZE_PY",
+        "componentize-py",
+        &[],
+        "`pip install componentize-py==0.25.1`",
+    )
+}
+
+/// Builds a policy from source once per `tool` and name in this test process (into
+/// this crate's build directory) and returns the component's bytes. `command` gets
+/// the repository's root and the file to write, and says how to build it.
+fn build_once(
+    tool: &str,
+    name: &str,
+    command: impl FnOnce(&std::path::Path, &std::path::Path) -> std::process::Command,
+) -> Vec<u8> {
     use std::collections::BTreeMap;
     use std::sync::{Mutex, OnceLock};
     static BUILT: OnceLock<Mutex<BTreeMap<String, Vec<u8>>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Mutex::default);
-    let mut built = built
+    let key = format!("{tool}/{name}");
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(bytes) = built.get(name) {
+    if let Some(bytes) = built.get(&key) {
         return bytes.clone();
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent")
         .to_owned();
-    let out = std::path::Path::new(env!("OUT_DIR")).join("python");
+    let out = std::path::Path::new(env!("OUT_DIR")).join(tool);
     std::fs::create_dir_all(&out).expect("an output directory");
     // Test processes may build at once: each writes its own file.
     let file = out.join(format!("{name}-{}.wasm", std::process::id()));
-    let output = std::process::Command::new(componentize_py())
-        .arg("-d")
-        .arg(root.join("wit"))
-        .args(["-w", "promoter", "componentize", "-p"])
-        .arg(root.join("promoters/python").join(name))
-        .arg("app")
-        .arg("-o")
-        .arg(&file)
+    let output = command(&root, &file)
         .output()
-        .expect("componentize-py runs");
+        .unwrap_or_else(|e| panic!("{tool} runs: {e}"));
     assert!(
         output.status.success(),
-        "componentize-py failed to build {name}: {}",
+        "{tool} failed to build {name}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     let bytes = std::fs::read(&file).expect("the built component");
     let _ = std::fs::remove_file(&file);
-    built.insert(name.to_owned(), bytes.clone());
+    built.insert(key, bytes.clone());
     bytes
+}
+
+/// Builds the Python policy `promoters/python/<name>/app.py` from source with
+/// componentize-py's default settings against the repository's `wit/`, and returns
+/// the component's bytes.
+pub fn python_component(name: &str) -> Vec<u8> {
+    build_once("componentize-py", name, |root, file| {
+        let mut command = std::process::Command::new(componentize_py());
+        command
+            .arg("-d")
+            .arg(root.join("wit"))
+            .args(["-w", "promoter", "componentize", "-p"])
+            .arg(root.join("promoters/python").join(name))
+            .arg("app")
+            .arg("-o")
+            .arg(file);
+        command
+    })
+}
+
+/// The componentize-js the JavaScript policies are built with (called directly, not
+/// through `jco`): first the one `scripts/test` installs under `target/js/`.
+fn componentize_js(root: &std::path::Path) -> std::path::PathBuf {
+    tool(
+        "AUTOPILOT_COMPONENTIZE_JS",
+        "componentize-js",
+        &[root.join("target/js/node_modules/.bin")],
+        "`npm install --prefix target/js @bytecodealliance/componentize-js@0.23.0`",
+    )
+}
+
+/// Builds the JavaScript policy `<dir>/policy.js` (`dir` from the repository's root,
+/// e.g. `promoters/js/stable`) from source with componentize-js's default settings
+/// against the repository's `wit/`, and returns the component's bytes.
+pub fn js_component(dir: &str) -> Vec<u8> {
+    let name = dir.replace('/', "-");
+    build_once("componentize-js", &name, |root, file| {
+        let mut command = std::process::Command::new(componentize_js(root));
+        command
+            .arg(root.join(dir).join("policy.js"))
+            .arg("--wit")
+            .arg(root.join("wit"))
+            .args(["--world-name", "promoter", "-o"])
+            .arg(file);
+        command
+    })
 }

@@ -1,4 +1,4 @@
-//! The stable component (Rust, and Python) decides exactly as the native stable
+//! The stable component (Rust, Python and JavaScript) decides exactly as the native stable
 //! policy: whole dry-run rounds (state, reconcile, prune) over generated clusters give
 //! identical plans.
 
@@ -152,10 +152,22 @@ fn python() -> &'static ComponentPolicy {
     })
 }
 
+/// The stable policy written in JavaScript (`promoters/js/stable`, built with
+/// componentize-js's defaults).
+fn javascript() -> &'static ComponentPolicy {
+    static PROMOTER: OnceLock<ComponentPolicy> = OnceLock::new();
+    PROMOTER.get_or_init(|| {
+        let host = PluginHost::new(PluginHostConfig::default()).expect("host starts");
+        host.load(&guests::js_component("promoters/js/stable"))
+            .expect("the JavaScript stable policy loads")
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
-    /// The Rust component on every case, the Python one on every other case.
+    /// The Rust component on every case; the Python or the JavaScript one (a third of
+    /// the cases each) too.
     #[test]
     fn stable_components_plan_exactly_like_the_native_policy(
         servers in prop::collection::vec(arb_server(), 1..12),
@@ -164,13 +176,15 @@ proptest! {
         running_for in 0i64..60,
         stabilization in 0u64..30,
         min_quorum in 0u32..5,
-        also_python in any::<bool>(),
+        other in 0u8..3,
     ) {
         let inputs = inputs(&servers, leader, is_leader, running_for, stabilization, min_quorum);
         let native = plan_round(&inputs, &StablePolicy);
         let mut components = vec![component()];
-        if also_python {
-            components.push(python());
+        match other {
+            1 => components.push(python()),
+            2 => components.push(javascript()),
+            _ => {}
         }
         for policy in components {
             let wasm = plan_round(&inputs, policy);

@@ -47,6 +47,12 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:sockets/ip-name-lookup",
 ];
 
+/// Imports a component may have that the host links to functions which trap when
+/// called: interfaces a toolchain's runtime links whether or not the policy uses
+/// them (componentize-js links `wasi:http` for `fetch`). A policy that calls one
+/// faults, and its round takes the stable policy's answer.
+const TRAPPED_IMPORTS: &[&str] = &["wasi:http/types", "wasi:http/outgoing-handler"];
+
 /// The revision of the contract a component was built against. The host speaks
 /// every revision it lists here, so a policy keeps working when the host moves on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,15 +121,27 @@ fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(n, _)| n)
 }
 
-pub(crate) fn check_imports(component: &Component, engine: &Engine) -> Result<(), PluginError> {
+/// Whether the host links the import `name` to traps.
+pub(crate) fn is_trapped(name: &str) -> bool {
+    TRAPPED_IMPORTS.contains(&unversioned(name))
+}
+
+/// Checks every import is in the host's table; returns whether any is one the host
+/// links to traps ([`TRAPPED_IMPORTS`]).
+pub(crate) fn check_imports(component: &Component, engine: &Engine) -> Result<bool, PluginError> {
     let component_type = component.component_type();
-    let forbidden: Vec<&str> = component_type
-        .imports(engine)
-        .map(|(name, _)| name)
-        .filter(|name| !ALLOWED_IMPORTS.contains(&unversioned(name)))
-        .collect();
+    let mut trapped = false;
+    let mut forbidden = Vec::new();
+    for (name, _) in component_type.imports(engine) {
+        let name_only = unversioned(name);
+        if TRAPPED_IMPORTS.contains(&name_only) {
+            trapped = true;
+        } else if !ALLOWED_IMPORTS.contains(&name_only) {
+            forbidden.push(name);
+        }
+    }
     if forbidden.is_empty() {
-        Ok(())
+        Ok(trapped)
     } else {
         Err(PluginError::ForbiddenImport(forbidden.join(", ")))
     }

@@ -9,9 +9,12 @@ use wasmtime::component::Component;
 
 use super::cache::{ArtifactCache, sha256_hex};
 use super::component::ComponentPolicy;
-use super::contract::{PolicyExports, check_component_header, check_exports, check_imports};
+use super::contract::{
+    PolicyExports, check_component_header, check_exports, check_imports, is_trapped,
+};
 use super::engine::{HostInner, PluginLimits};
 use super::error::PluginError;
+use super::inert::link_traps;
 
 /// How the host is set up.
 #[derive(Debug, Clone, Default)]
@@ -103,14 +106,20 @@ impl PluginHost {
         }
         check_component_header(bytes)?;
         let component = self.compile(bytes, &digest)?;
-        check_imports(&component, &self.inner.engine)?;
+        let traps = check_imports(&component, &self.inner.engine)?;
         let (interface, contract) = check_exports(&component, &self.inner.engine)?;
         let exports = PolicyExports::find(&component, &interface)?;
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Invalid(format!("cannot link: {e:#}")))?;
+        let cannot_link = |e: wasmtime::Error| PluginError::Invalid(format!("cannot link: {e:#}"));
+        let pre = if traps {
+            // Only the checked imports are left undefined: the trapped ones.
+            let mut linker = self.inner.linker.clone();
+            link_traps(&mut linker, &component, &self.inner.engine, is_trapped)
+                .map_err(cannot_link)?;
+            linker.instantiate_pre(&component)
+        } else {
+            self.inner.linker.instantiate_pre(&component)
+        }
+        .map_err(cannot_link)?;
         ComponentPolicy::new(
             self.inner.clone(),
             pre,

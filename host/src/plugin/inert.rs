@@ -9,6 +9,7 @@
 //! | `wasi:random/*` | bytes from a generator seeded with a fixed seed, afresh each call |
 //! | `wasi:filesystem/*` | no preopened directory, so nothing to open |
 //! | `wasi:sockets/*` | every socket and name lookup refused (`access-denied`) |
+//! | `wasi:http/{types,outgoing-handler}` | every function traps (a fault: the round takes the stable policy's answer) |
 //!
 //! So a replay of a round gives the same answer, whenever and wherever it runs.
 
@@ -16,12 +17,16 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable, ResourceType};
+use wasmtime::{Engine, bail};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi_io::poll::{DynPollable, Pollable, subscribe};
+use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, Error as IoError};
 
+use super::sandbox::Sandbox;
 use crate::core::Timestamp;
 
 /// The seed of every call's random generators: the same bytes every call.
@@ -122,4 +127,51 @@ impl monotonic_clock::Host for MonotonicView<'_> {
     ) -> wasmtime::Result<Resource<DynPollable>> {
         self.due()
     }
+}
+
+/// A resource of an interface the host links to traps: never created, since every
+/// function that could create one traps.
+struct Trapped;
+
+/// Links each import of `component` for which `trapped` holds (checked by the caller
+/// to be one of the interfaces the host stubs) to functions that trap when called.
+/// Its resources are fresh host types, except those it takes from `wasi:io`, which
+/// must be the very types the rest of the linker uses.
+pub(crate) fn link_traps(
+    linker: &mut Linker<Sandbox>,
+    component: &Component,
+    engine: &Engine,
+    trapped: impl Fn(&str) -> bool,
+) -> wasmtime::Result<()> {
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        if !trapped(name) {
+            continue;
+        }
+        let mut stub = linker.instance(name)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{export}");
+                    stub.func_new(export, move |_, _, _, _| {
+                        bail!("`{what}` called: the sandbox grants no HTTP")
+                    })?;
+                }
+                ComponentItem::Resource(_) => {
+                    let ty = match export {
+                        "input-stream" => ResourceType::host::<DynInputStream>(),
+                        "output-stream" => ResourceType::host::<DynOutputStream>(),
+                        "pollable" => ResourceType::host::<DynPollable>(),
+                        "io-error" | "error" => ResourceType::host::<IoError>(),
+                        _ => ResourceType::host::<Trapped>(),
+                    };
+                    stub.resource(export, ty, |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,86 @@
+//! Policies written in Python (`promoters/python/stable`, componentize-py) and in
+//! JavaScript (`promoters/js/stable`, componentize-js), built from source with their
+//! toolchains' default settings, load into the real host (their runtimes import
+//! clocks, random, filesystem, sockets and, for JavaScript, HTTP: all inert) and plan
+//! exactly like the built-in stable policy on the reference's conformance cases.
+
+use std::sync::OnceLock;
+
+use autopilot::plan::{parse_snapshot, plan_round};
+use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig, StablePolicy};
+use autopilot_integration_tests as guests;
+
+fn load(bytes: &[u8]) -> ComponentPolicy {
+    let host = PluginHost::new(PluginHostConfig::default()).expect("host starts");
+    host.load(bytes).expect("the component loads")
+}
+
+fn python() -> &'static ComponentPolicy {
+    static POLICY: OnceLock<ComponentPolicy> = OnceLock::new();
+    POLICY.get_or_init(|| load(&guests::python_component("stable")))
+}
+
+fn javascript() -> &'static ComponentPolicy {
+    static POLICY: OnceLock<ComponentPolicy> = OnceLock::new();
+    POLICY.get_or_init(|| load(&guests::js_component("promoters/js/stable")))
+}
+
+/// A policy that calls `fetch`: its runtime links `wasi:http`, whose every function
+/// traps in the sandbox. The call faults, naming what was called, and a round takes
+/// the stable policy's answer.
+#[test]
+fn a_javascript_policy_that_fetches_faults_and_the_round_goes_on() {
+    let fetcher = load(&guests::js_component("tests/guests/js/fetcher"));
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../host/tests/data/conformance/typical/inputs.json"),
+    )
+    .expect("inputs");
+    let inputs = parse_snapshot(&text).expect("the case parses");
+    let plan = plan_round(&inputs, &fetcher);
+    let fault = plan.faults.first().expect("the fetch faults").to_string();
+    assert!(fault.contains("wasi:http"), "{fault}");
+    assert!(fault.contains("grants no HTTP"), "{fault}");
+    let native = plan_round(&inputs, &StablePolicy);
+    assert_eq!(
+        plan.actions, native.actions,
+        "the stable policy decided instead"
+    );
+}
+
+#[test]
+fn each_policy_names_itself() {
+    for (policy, name) in [(python(), "stable-py"), (javascript(), "stable-js")] {
+        assert_eq!(policy.info().name, name);
+        assert!(!policy.info().reads_server_details);
+    }
+}
+
+#[test]
+fn each_policy_plans_every_conformance_case_like_the_built_in_one() {
+    let cases =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/tests/data/conformance");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&cases).expect("the conformance cases") {
+        let dir = entry.expect("a case").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs");
+        let inputs = parse_snapshot(&text).expect("the case parses");
+        let native = plan_round(&inputs, &StablePolicy);
+        for policy in [python(), javascript()] {
+            let plan = plan_round(&inputs, policy);
+            let name = &policy.info().name;
+            assert!(
+                plan.faults.is_empty(),
+                "{name} {}: {:?}",
+                dir.display(),
+                plan.faults
+            );
+            assert_eq!(plan, native, "{name} {}", dir.display());
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 7);
+}
