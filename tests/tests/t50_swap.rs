@@ -397,3 +397,45 @@ async fn thousands_of_rounds_during_hundreds_of_swaps() {
     assert!(rounds >= 3_000);
     ap.stop().await;
 }
+
+/// A component being loaded (compiled: no cache here) is in the policy status, and
+/// leaves it when the swap ends, whether it was swapped in or refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_being_loaded_is_in_the_status_until_the_swap_ends() {
+    let sim = cluster();
+    let ap = Autopilot::builder(sim.clone(), sim.clone())
+        .reconciliation_enabled(true)
+        .plugin_host(PluginHost::new(PluginHostConfig::default()).expect("host"))
+        .build();
+    ap.start().await;
+    let swap = tokio::spawn({
+        let ap = ap.clone();
+        async move { ap.set_policy(PolicySource::Bytes(stable())).await }
+    });
+    let mut seen = None;
+    while seen.is_none() && !swap.is_finished() {
+        seen = ap.policy_status().loading.first().cloned();
+        tokio::time::sleep(Duration::from_micros(100)).await;
+    }
+    let loading = seen.expect("the load shows while the component compiles");
+    assert!(
+        loading.source.contains(&sha256_hex(&stable())),
+        "{loading:?}"
+    );
+    swap.await.expect("the swap task").expect("swapped in");
+    let status = ap.policy_status();
+    assert!(status.loading.is_empty(), "{status:?}");
+    assert!(
+        serde_json::to_value(&status)
+            .expect("status encodes")
+            .get("Loading")
+            .is_none(),
+        "absent from JSON when nothing loads"
+    );
+    let _ = ap.set_policy(PolicySource::Bytes(b"junk".to_vec())).await;
+    assert!(
+        ap.policy_status().loading.is_empty(),
+        "a refusal leaves nothing behind"
+    );
+    ap.stop().await;
+}

@@ -34,7 +34,7 @@ pub use policy::{
     consult_decide, consult_decide_async, consult_filter, consult_filter_async,
     distinct_node_types, judged_node_types, next_stable, stable_changes, stable_potential_voter,
 };
-pub use policy_status::{ActivePolicy, PolicyEvent, PolicyStatus};
+pub use policy_status::{ActivePolicy, LoadingPolicy, PolicyEvent, PolicyStatus};
 pub use prune::{
     PruneCandidates, PrunePlan, VoterRegistry, adjudicate_removal, find_failed_servers, plan_prune,
     prune_candidates, prune_node_types,

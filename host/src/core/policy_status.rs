@@ -75,4 +75,20 @@ pub struct PolicyStatus {
     /// Recent events, oldest first, bounded.
     #[serde(rename = "History")]
     pub history: VecDeque<PolicyEvent>,
+    /// Policies being loaded (read, compiled, checked) for a swap or a preview right
+    /// now, oldest first: a large component takes seconds to compile, beside the
+    /// rounds. Absent from JSON when none.
+    #[serde(rename = "Loading", default, skip_serializing_if = "Vec::is_empty")]
+    pub loading: Vec<LoadingPolicy>,
+}
+
+/// A policy being loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadingPolicy {
+    /// What is being loaded (a path, or the size and digest of uploaded bytes).
+    #[serde(rename = "Source")]
+    pub source: String,
+    /// Since when.
+    #[serde(rename = "Since", with = "rfc3339")]
+    pub since: Timestamp,
 }

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use super::autopilot::Autopilot;
 use super::executor::{WorkError, off_executor};
+use super::inner::Inner;
 use super::policy::{PolicyRecord, PolicySlot, PolicySource};
 use super::traits::{Application, Raft};
 use crate::core::{
-    ActivePolicy, Policy, PolicyEvent, PolicyStatus, check_decisions, judged_node_types,
+    ActivePolicy, Policy, PolicyEvent, PolicyStatus, Timestamp, check_decisions, judged_node_types,
 };
 use crate::plan::{Plan, plan_round};
 use crate::plugin::{ArtifactCache, PluginError, PluginHost, PluginHostConfig, sha256_hex};
@@ -177,6 +178,8 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
         if source == PolicySource::Builtin {
             return Ok(PolicySlot::builtin(now));
         }
+        // In the policy status while it loads, however the load ends.
+        let _loading = Loading::start(&self.inner, source.describe(), now);
         let host = self.plugin_host();
         let loader_failed =
             |error: WorkError| PluginError::Host(format!("the policy loader failed: {error}"));
@@ -225,6 +228,25 @@ impl<R: Raft, A: Application> Autopilot<R, A> {
                 since: now,
             },
         })
+    }
+}
+
+/// A load in the policy status, until dropped.
+struct Loading<'a, R, A> {
+    inner: &'a Inner<R, A>,
+    number: u64,
+}
+
+impl<'a, R, A> Loading<'a, R, A> {
+    fn start(inner: &'a Inner<R, A>, source: String, since: Timestamp) -> Self {
+        let number = inner.policy().start_loading(source, since);
+        Self { inner, number }
+    }
+}
+
+impl<R, A> Drop for Loading<'_, R, A> {
+    fn drop(&mut self) {
+        self.inner.policy().done_loading(self.number);
     }
 }
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::core::{
-    ActivePolicy, Policy, PolicyEvent, PolicyFault, PolicyStatus, StablePolicy, Timestamp,
+    ActivePolicy, LoadingPolicy, Policy, PolicyEvent, PolicyFault, PolicyStatus, StablePolicy,
+    Timestamp,
 };
 use crate::plugin::{PluginError, sha256_hex};
 
@@ -138,6 +139,10 @@ pub(crate) struct PolicyManager {
     /// Every event so far, by outcome (`swapped`, `refused`, `rolled-back`), however
     /// short the history.
     pub(crate) outcomes: std::collections::BTreeMap<&'static str, u64>,
+    /// Policies being loaded, each under the number it was registered with.
+    pub(crate) loading: Vec<(u64, LoadingPolicy)>,
+    /// The number the next load registers under.
+    pub(crate) next_load: u64,
 }
 
 impl PolicyManager {
@@ -149,6 +154,8 @@ impl PolicyManager {
             history: VecDeque::new(),
             history_len,
             outcomes: std::collections::BTreeMap::new(),
+            loading: Vec::new(),
+            next_load: 0,
         }
     }
 
@@ -168,8 +175,22 @@ impl PolicyManager {
         self.history.push_back(event);
     }
 
+    /// Notes a policy being loaded; returns the number to end it with.
+    pub(crate) fn start_loading(&mut self, source: String, since: Timestamp) -> u64 {
+        let number = self.next_load;
+        self.next_load += 1;
+        self.loading.push((number, LoadingPolicy { source, since }));
+        number
+    }
+
+    /// Ends the load registered under `number`.
+    pub(crate) fn done_loading(&mut self, number: u64) {
+        self.loading.retain(|(n, _)| *n != number);
+    }
+
     pub(crate) fn status(&self) -> PolicyStatus {
         PolicyStatus {
+            loading: self.loading.iter().map(|(_, l)| l.clone()).collect(),
             active: self.slot.active.clone(),
             history: self.history.clone(),
         }

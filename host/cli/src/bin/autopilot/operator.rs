@@ -462,6 +462,14 @@ fn render_policy(status: &Value) -> String {
     if active["Digest"].is_string() {
         let _ = writeln!(out, "Digest: sha256 {}", text(&active["Digest"]));
     }
+    for loading in status["Loading"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "Loading: {} since {}",
+            text(&loading["Source"]),
+            text(&loading["Since"])
+        );
+    }
     let rows: Vec<Vec<String>> = status["History"]
         .as_array()
         .into_iter()
