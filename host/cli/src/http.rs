@@ -41,9 +41,6 @@ const LEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest JSON body a write accepts.
 const MAX_JSON_BODY: usize = 1 << 20;
 
-/// The largest policy upload: the plugin host's component size limit (64 MiB).
-const MAX_POLICY_BODY: usize = 64 << 20;
-
 /// How long a follower waits for the leader to load, check and swap a policy.
 const SWAP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -61,7 +58,10 @@ pub fn router(node: DemoNode) -> Router {
         )
         .route(
             "/v1/operator/autopilot/policy",
-            get(get_policy).put(put_policy.layer(DefaultBodyLimit::max(MAX_POLICY_BODY))),
+            get(get_policy).put(put_policy.layer(DefaultBodyLimit::max(
+                // The largest policy upload: the plugin host's component size limit.
+                autopilot::PluginLimits::default().component_bytes,
+            ))),
         )
         .route("/v1/operator/autopilot/snapshot", get(snapshot))
         .route("/metrics", get(metrics))

@@ -698,21 +698,13 @@ impl DemoNode {
                 }
             }
             Rpc::SetPolicy(record) => {
-                let swapped = match record.source() {
-                    Ok(source) => self.autopilot.set_policy(source).await,
-                    Err(e) => Err(e),
-                };
-                match swapped {
+                match async { self.autopilot.set_policy(record.source()?).await }.await {
                     Ok(active) => Reply::PolicySet(active),
                     Err(e) => Reply::Error(e.to_string()),
                 }
             }
             Rpc::PreviewPolicy(record) => {
-                let previewed = match record.source() {
-                    Ok(source) => self.autopilot.preview_policy(source).await,
-                    Err(e) => Err(e),
-                };
-                match previewed {
+                match async { self.autopilot.preview_policy(record.source()?).await }.await {
                     Ok(plan) => Reply::Preview(preview_json(&plan).to_string()),
                     Err(e) => Reply::Error(e.to_string()),
                 }
