@@ -76,9 +76,9 @@ fn build_once(
     bytes
 }
 
-/// Builds the Python policy `promoters/python/<name>/app.py` from source with
-/// componentize-py's default settings against the repository's `wit/`, and returns
-/// the component's bytes.
+/// Builds the Python policy `promoters/python/<name>/app.py` (with the SDK,
+/// `sdk/python`) from source with componentize-py's default settings against the
+/// repository's `wit/`, and returns the component's bytes.
 pub fn python_component(name: &str) -> Vec<u8> {
     build_once("componentize-py", name, |root, file| {
         let mut command = std::process::Command::new(componentize_py());
@@ -87,6 +87,8 @@ pub fn python_component(name: &str) -> Vec<u8> {
             .arg(root.join("wit"))
             .args(["-w", "promoter", "componentize", "-p"])
             .arg(root.join("promoters/python").join(name))
+            .arg("-p")
+            .arg(root.join("sdk/python"))
             .arg("app")
             .arg("-o")
             .arg(file);
@@ -112,8 +114,11 @@ pub fn js_component(dir: &str) -> Vec<u8> {
     let name = dir.replace('/', "-");
     build_once("componentize-js", &name, |root, file| {
         let mut command = std::process::Command::new(componentize_js(root));
+        // Relative imports (the SDK's) resolve against the working directory: build
+        // from the repository's root with a relative path.
         command
-            .arg(root.join(dir).join("policy.js"))
+            .current_dir(root)
+            .arg(std::path::Path::new(dir).join("policy.js"))
             .arg("--wit")
             .arg(root.join("wit"))
             .args(["--world-name", "promoter", "-o"])

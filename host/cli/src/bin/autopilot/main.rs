@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod author;
 mod demo;
 mod node;
 mod operator;
@@ -70,7 +71,7 @@ enum Command {
     /// Read or change autopilot's configuration (replicated through Raft).
     #[command(subcommand)]
     Config(operator::ConfigCommand),
-    /// Inspect, preview or swap the placement policy.
+    /// Inspect, preview or swap the placement policy; write and build new ones.
     #[command(subcommand)]
     Policy(operator::PolicyCommand),
     /// Print the leader's latest round as a snapshot for `autopilot plan --inputs`.
@@ -129,6 +130,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             client_runtime()?.block_on(operator::health(&target, json))
         }
         Command::Config(command) => client_runtime()?.block_on(operator::config(&command)),
+        Command::Policy(operator::PolicyCommand::New {
+            lang,
+            name,
+            dir,
+            sdk,
+        }) => done(author::new(lang, &name, dir.as_deref(), sdk.as_deref())),
+        Command::Policy(operator::PolicyCommand::Build { dir, out }) => {
+            done(author::build(&dir, out.as_deref()))
+        }
         Command::Policy(command) => client_runtime()?.block_on(operator::policy(&command)),
         Command::Record { target } => client_runtime()?.block_on(operator::record(&target)),
     }

@@ -104,6 +104,33 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new policy project (a working policy, native tests, a README) to start
+    /// from.
+    New {
+        /// The policy's language.
+        #[arg(long, value_enum)]
+        lang: crate::author::Lang,
+        /// The policy's name (lowercase letters, digits, dashes).
+        name: String,
+        /// Where to write it (default `./NAME`); it must not exist.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Rust only: the `autopilot-sdk` crate's directory (default: the checkout this
+        /// command was built from).
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
+    /// Build a policy project into a component with its language's toolchain
+    /// (cargo, componentize-py or componentize-js, on their defaults) and check that
+    /// the host loads it.
+    Build {
+        /// The project (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The component to write (default `DIR/NAME.wasm`).
+        #[arg(short, long, value_name = "FILE.wasm")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// The node and whether it answered for the leader, on standard error.
@@ -445,6 +472,10 @@ pub async fn policy(command: &PolicyCommand) -> Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        // Local commands, run by `main` without a runtime.
+        PolicyCommand::New { .. } | PolicyCommand::Build { .. } => {
+            anyhow::bail!("`policy new` and `policy build` talk to no node")
         }
     }
 }
