@@ -2,13 +2,15 @@
 //! `autopilot node` run, and the shipped policy components the command embeds.
 //!
 //! The demo service is a replicated key-value store on openraft (0.9) that also
-//! replicates the registry of servers and the autopilot policy record. Each node
+//! replicates the registry of servers and the autopilot policy (its digest in the log,
+//! its bytes beside it: [`blobs`]). Each node
 //! answers the RPCs of [`network`] over TCP (each connection authenticated with the
 //! cluster key, [`link`]), probes its peers' liveness, and runs
 //! autopilot (through [`autopilot::openraft::OpenraftNode`]) whenever it leads. It is
 //! an example of embedding autopilot, and the cluster the demo and the end-to-end
 //! tests drive; it is not a production key-value store (its log lives in memory).
 
+pub mod blobs;
 pub mod client;
 pub mod http;
 pub mod link;
@@ -17,9 +19,11 @@ mod service;
 mod store;
 mod types;
 
-pub use service::{DemoApplication, DemoNode, MAX_REPLICATED_POLICY, NodeOptions};
+pub use service::{DemoApplication, DemoNode, NodeOptions};
 pub use store::{LogStore, StateMachine};
-pub use types::{ConfigRecord, Data, NodeId, Registered, Request, Response, TypeConfig};
+pub use types::{
+    ConfigRecord, Data, NodeId, Registered, Request, Response, StoredPolicy, TypeConfig,
+};
 
 /// The shipped policy components, built from `promoters/` for `wasm32-wasip2` by the
 /// build script.

@@ -30,8 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest frame accepted from an authenticated peer: a policy component at the
-/// plugin host's 64 MiB limit travels as base64 (86 MiB) in one Raft entry or swap
-/// request, with room for the JSON around it. Read as the bytes arrive, so only a
+/// plugin host's 64 MiB limit travels as base64 (86 MiB) in one swap request or
+/// component transfer, with room for the JSON around it. Read as the bytes arrive, so only a
 /// peer holding the cluster key can make a node hold that much.
 pub const MAX_FRAME: usize = 96 << 20;
 

@@ -56,6 +56,11 @@ pub enum Rpc {
     PreviewPolicy(autopilot::PolicyRecord),
     /// The latest round's record in `autopilot plan`'s layout (only the leader answers).
     Record,
+    /// Keep this component (any node accepts it; the digest is checked): the leader
+    /// ships a policy beside the log before the log names it ([`crate::blobs`]).
+    PutBlob(autopilot::PolicyRecord),
+    /// The component with this digest, if the node holds it (any node answers).
+    GetBlob(String),
     /// Replace autopilot's configuration, check-and-set on the modify index if `cas`
     /// is given (only the leader accepts it).
     SetConfig {
@@ -121,6 +126,8 @@ pub enum Reply {
     /// To `SetConfig`: whether it was applied (false: the check-and-set index did not
     /// match).
     Applied(bool),
+    /// To `GetBlob`: the component, if held.
+    Blob(Option<autopilot::PolicyRecord>),
     /// The request failed.
     Error(String),
 }

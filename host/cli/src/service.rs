@@ -14,10 +14,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::blobs::Blobs;
 use crate::link::{HANDSHAKE_TIMEOUT, Link};
 use crate::network::{Network, Reply, Rpc, StatusReport, call};
 use crate::store::{LogStore, StateMachine};
-use crate::types::{NodeId, Request, TypeConfig};
+use crate::types::{NodeId, Request, StoredPolicy, TypeConfig};
 use autopilot::openraft::OpenraftNode;
 use autopilot::{
     Application, ArtifactCache, Autopilot, Config, LastContact, NodeStatus, NodeType, PluginHost,
@@ -100,6 +101,8 @@ pub struct DemoApplication {
     latest: Arc<Mutex<Option<State>>>,
     dead_after: Duration,
     link: Link,
+    /// Policy components, held beside the log.
+    blobs: Blobs,
 }
 
 impl DemoApplication {
@@ -242,38 +245,133 @@ impl Application for DemoApplication {
         });
     }
 
+    /// Ships a component to the members before the log names it (see [`crate::blobs`]),
+    /// then records it through Raft.
     async fn store_policy(&self, record: &PolicyRecord) -> Result<(), StoreError> {
-        if let PolicyRecord::Component { bytes, .. } = record
-            && bytes.len() > MAX_REPLICATED_POLICY
-        {
-            return Err(format!(
-                "the component is {} bytes; this service replicates a policy in one Raft \
-                 entry, which openraft 0.9 must deliver within a heartbeat, so it takes \
-                 components of at most {MAX_REPLICATED_POLICY} bytes (load larger ones with \
-                 `autopilot plan --promoter`)",
-                bytes.len()
-            )
-            .into());
+        if let PolicyRecord::Component { digest, bytes } = record {
+            self.blobs.put(digest, Arc::new(bytes.clone()));
+            self.share_blob(record).await?;
         }
         self.raft
-            .client_write(Request::SetPolicy(record.clone()))
+            .client_write(Request::SetPolicy(StoredPolicy::of(record)))
             .await
             .map(|_| ())
             .map_err(|e| e.into())
     }
 
+    /// The recorded policy, with its bytes from this node or, when it lacks them (it
+    /// was down, or joined, when they were shipped), from a member that holds them.
     async fn stored_policy(&self) -> Option<PolicyRecord> {
-        self.machine.data().await.policy
+        match self.machine.data().await.policy? {
+            StoredPolicy::Builtin => Some(PolicyRecord::Builtin),
+            StoredPolicy::Component { digest, .. } => {
+                let bytes = match self.blobs.get(&digest) {
+                    Some(bytes) => bytes,
+                    None => self.fetch_blob(&digest).await?,
+                };
+                Some(PolicyRecord::Component {
+                    digest,
+                    bytes: bytes.to_vec(),
+                })
+            }
+        }
     }
 }
 
-/// The largest policy component the demo service replicates. The record travels in
-/// one Raft entry, and openraft 0.9 gives an entry one heartbeat interval (100 ms
-/// here) to reach a follower before it retries; a much larger entry never arrives,
-/// and the followers, hearing no heartbeat, depose the leader. Larger components (a
-/// Python or JavaScript policy is 12 to 18 MB) need the bytes shipped beside the
-/// log, not in it.
-pub const MAX_REPLICATED_POLICY: usize = 4 << 20;
+/// How long a member has to take or hand over a component (tens of MB on a LAN).
+const BLOB_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl DemoApplication {
+    /// The other members (voters and learners) and whether each votes.
+    fn peers(&self) -> Vec<(NodeId, String, bool)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership().clone();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .filter(|(id, _)| **id != self.id)
+            .map(|(id, node)| (*id, node.addr.clone(), voters.contains(id)))
+            .collect()
+    }
+
+    /// Hands `record` to every other member at once; succeeds when a majority of the
+    /// voters (this node counted, if it votes) hold it, so that any later leader can
+    /// fetch it.
+    async fn share_blob(&self, record: &PolicyRecord) -> Result<(), StoreError> {
+        let voter_ids: Vec<NodeId> = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        let rpc = Arc::new(Rpc::PutBlob(record.clone()));
+        let mut puts = JoinSet::new();
+        for (id, address, votes) in self.peers() {
+            let (link, rpc) = (self.link.clone(), rpc.clone());
+            puts.spawn(async move {
+                let reply = call(&link, &address, &rpc, BLOB_TIMEOUT).await;
+                (id, votes, reply)
+            });
+        }
+        let mut held = usize::from(voter_ids.contains(&self.id));
+        let mut missing = Vec::new();
+        while let Some(done) = puts.join_next().await {
+            let Ok((id, votes, reply)) = done else {
+                continue;
+            };
+            match reply {
+                Ok(Reply::Ok) => held += usize::from(votes),
+                Ok(other) => missing.push(format!("{id}: {other:?}")),
+                Err(e) => missing.push(format!("{id}: {e}")),
+            }
+        }
+        if !missing.is_empty() {
+            let missing = missing.join("; ");
+            tracing::warn!(%missing, "some members lack the new policy component");
+        }
+        if held > voter_ids.len() / 2 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the component reached {held} of {} voters, not a majority, so a later \
+                 leader might not find it ({})",
+                voter_ids.len(),
+                missing.join("; ")
+            )
+            .into())
+        }
+    }
+
+    /// Asks the other members for the component with `digest`, keeps the first copy
+    /// whose bytes match it, and says so when none has it.
+    async fn fetch_blob(&self, digest: &str) -> Option<Arc<Vec<u8>>> {
+        let rpc = Rpc::GetBlob(digest.to_owned());
+        for (id, address, _) in self.peers() {
+            match call(&self.link, &address, &rpc, BLOB_TIMEOUT).await {
+                Ok(Reply::Blob(Some(record))) => match (record.source(), &record) {
+                    (
+                        Ok(PolicySource::Bytes(bytes)),
+                        PolicyRecord::Component { digest: sent, .. },
+                    ) if sent == digest => {
+                        let bytes = Arc::new(bytes);
+                        self.blobs.put(digest, bytes.clone());
+                        return Some(bytes);
+                    }
+                    _ => tracing::warn!(%id, %digest, "a member sent another component"),
+                },
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%id, %error, "cannot ask for the policy component"),
+            }
+        }
+        tracing::warn!(
+            %digest,
+            "no reachable member holds the recorded policy component; running the configured policy"
+        );
+        None
+    }
+}
 
 /// One running demo node.
 #[derive(Clone)]
@@ -341,6 +439,7 @@ impl DemoNode {
             latest: Arc::new(Mutex::new(None)),
             dead_after: options.config.last_contact_threshold * 2,
             link: options.link.clone(),
+            blobs: Blobs::default(),
         };
         let host = PluginHost::new(PluginHostConfig {
             cache: options
@@ -437,6 +536,11 @@ impl DemoNode {
     /// The openraft node.
     pub fn raft(&self) -> &OpenRaft<TypeConfig> {
         &self.raft
+    }
+
+    /// The node's replicated state machine.
+    pub fn machine(&self) -> &StateMachine {
+        &self.machine
     }
 
     fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::AbortHandle>> {
@@ -656,6 +760,27 @@ impl DemoNode {
                 let metrics = self.raft.metrics().borrow().clone();
                 Reply::Status(self.status_report(&metrics).await)
             }
+            Rpc::PutBlob(record) => match (record.source(), &record) {
+                (Ok(PolicySource::Bytes(bytes)), PolicyRecord::Component { digest, .. }) => {
+                    self.autopilot
+                        .application()
+                        .blobs
+                        .put(digest, Arc::new(bytes));
+                    Reply::Ok
+                }
+                (Err(e), _) => Reply::Error(e.to_string()),
+                _ => Reply::Error("not a component".to_owned()),
+            },
+            Rpc::GetBlob(digest) => Reply::Blob(
+                self.autopilot
+                    .application()
+                    .blobs
+                    .get(&digest)
+                    .map(|bytes| PolicyRecord::Component {
+                        digest,
+                        bytes: bytes.to_vec(),
+                    }),
+            ),
             _ if !self.leads() => Reply::NotLeader(self.leader()),
             Rpc::SetConfig { config, cas } => {
                 match self

@@ -35,8 +35,9 @@ pub enum Request {
         /// The server.
         id: NodeId,
     },
-    /// Records the autopilot policy every leader must run.
-    SetPolicy(PolicyRecord),
+    /// Records the autopilot policy every leader must run (a component by digest: its
+    /// bytes travel beside the log, see [`crate::blobs`]).
+    SetPolicy(StoredPolicy),
     /// Replaces autopilot's configuration, if `cas` is `None` or equals the current
     /// record's modify index (0 when none is recorded).
     SetConfig {
@@ -84,6 +85,37 @@ pub struct Registered {
     pub version: String,
 }
 
+/// The autopilot policy as the log records it: the built-in one, or a component by
+/// digest and size, whose bytes each node holds beside the log ([`crate::blobs`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "Kind")]
+pub enum StoredPolicy {
+    /// The built-in stable policy.
+    Builtin,
+    /// A component.
+    Component {
+        /// sha256 of its bytes, hex.
+        #[serde(rename = "Digest")]
+        digest: String,
+        /// Its size in bytes.
+        #[serde(rename = "Size")]
+        size: u64,
+    },
+}
+
+impl StoredPolicy {
+    /// What the log records for a policy record (the bytes stay out).
+    pub fn of(record: &PolicyRecord) -> Self {
+        match record {
+            PolicyRecord::Builtin => Self::Builtin,
+            PolicyRecord::Component { digest, bytes } => Self::Component {
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+            },
+        }
+    }
+}
+
 /// The replicated data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Data {
@@ -91,8 +123,8 @@ pub struct Data {
     pub kv: BTreeMap<String, String>,
     /// The registered servers.
     pub servers: BTreeMap<NodeId, Registered>,
-    /// The autopilot policy record.
-    pub policy: Option<PolicyRecord>,
+    /// The autopilot policy every leader must run.
+    pub policy: Option<StoredPolicy>,
     /// Autopilot's configuration, once an operator has set one (until then each node
     /// runs with its own defaults).
     #[serde(default)]
