@@ -67,11 +67,10 @@ export const timestamp = (seconds, nanos = 0) => ({ seconds: BigInt(seconds), na
 /** `t` moved by `nanos` (a bigint, maybe negative). */
 export const plusNanos = (t, nanos) => fromNanos(toNanos(t) + BigInt(nanos));
 
-/** -1, 0 or 1 as `a` is before, at or after `b`. */
+/** -1, 0 or 1 as `a` is before, at or after `b` (no arithmetic: policies sort by it). */
 export function compareTimestamps(a, b) {
-  const x = toNanos(a);
-  const y = toNanos(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  if (a.seconds !== b.seconds) return a.seconds < b.seconds ? -1 : 1;
+  return a.nanos < b.nanos ? -1 : a.nanos > b.nanos ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------------
@@ -429,7 +428,10 @@ export class StateBuilder {
 }
 
 // ---------------------------------------------------------------------------------
-// The component glue: componentize-js's values to the SDK's and back.
+// The component glue: the toolchain's values to the SDK's and back. componentize-js
+// (SpiderMonkey) gives 64-bit integers as `bigint`, componentize-qjs (QuickJS) as
+// `number`: the SDK takes either and always hands the policy `bigint`s, and answers in
+// the kind the toolchain gave, so one policy builds with both.
 
 const NO_SERVER = 0xffffffff;
 
@@ -437,10 +439,10 @@ const time = (t) => ({ seconds: BigInt(t.seconds), nanos: t.nanos });
 
 const configFrom = (c) => ({
   cleanupDeadServers: c.cleanupDeadServers,
-  lastContactThresholdNs: c.lastContactThresholdNs,
-  maxTrailingLogs: c.maxTrailingLogs,
+  lastContactThresholdNs: BigInt(c.lastContactThresholdNs),
+  maxTrailingLogs: BigInt(c.maxTrailingLogs),
   minQuorum: c.minQuorum,
-  serverStabilizationTimeNs: c.serverStabilizationTimeNs,
+  serverStabilizationTimeNs: BigInt(c.serverStabilizationTimeNs),
   ext: c.ext ?? null,
 });
 
@@ -458,7 +460,7 @@ function serverFrom(s) {
     nodeStatus: s.nodeStatus,
     version: d ? d.version : "",
     meta,
-    raftVersion: s.raftVersion,
+    raftVersion: BigInt(s.raftVersion),
     isLeader: s.isLeader,
     nodeType: s.nodeType,
     ext: s.ext ?? null,
@@ -472,7 +474,11 @@ function stateFrom(s) {
     servers.set(server.id, {
       server,
       raftState: x.raftState,
-      stats: { ...x.stats },
+      stats: {
+        lastContactNs: BigInt(x.stats.lastContactNs),
+        lastTerm: BigInt(x.stats.lastTerm),
+        lastIndex: BigInt(x.stats.lastIndex),
+      },
       health: { healthy: x.health.healthy, stableSince: time(x.health.stableSince) },
     });
   }
@@ -485,7 +491,7 @@ function stateFrom(s) {
     voters: [...s.voters],
     ext: s.ext ?? null,
     firstStateTime: time(s.firstStateTime),
-    effectiveStabilizationNs: s.effectiveStabilizationNs,
+    effectiveStabilizationNs: BigInt(s.effectiveStabilizationNs),
   };
 }
 
@@ -519,6 +525,8 @@ export function exportPolicy(policy) {
       }
       const c = d.changes;
       const wake = d.wakeAt;
+      // 64-bit answers in the kind this toolchain uses.
+      const wide = typeof state.now.seconds === "bigint" ? BigInt : Number;
       return {
         serverExt: [...d.serverExt].map(([id, ext]) => [at([id])[0], ext]),
         stateExt: d.stateExt ?? undefined,
@@ -530,7 +538,7 @@ export function exportPolicy(policy) {
           demotions: at(c.demotions),
           leader: c.leader === null ? undefined : at([c.leader])[0],
         },
-        wakeAt: wake === null ? undefined : { seconds: BigInt(wake.seconds), nanos: wake.nanos },
+        wakeAt: wake === null ? undefined : { seconds: wide(wake.seconds), nanos: wake.nanos },
       };
     },
     filterRemovals(config, state, failed) {

@@ -9,6 +9,7 @@ import {
   Stable,
   StateBuilder,
   decide,
+  exportPolicy,
   filterRemovals,
   fromNanos,
   invalidInput,
@@ -134,4 +135,41 @@ test("errors throw with the contract's payload; removals default to all", () => 
 test("timestamps keep nanoseconds in range", () => {
   assert.deepEqual(plusNanos(timestamp(10, 5), -6n), { seconds: 9n, nanos: 999_999_999 });
   assert.deepEqual(fromNanos(-1n), { seconds: -1n, nanos: 999_999_999 });
+});
+
+// The contract's values as a toolchain hands them over: 64-bit integers as `bigint`
+// (componentize-js) or as `number` (componentize-qjs).
+function witState(wide) {
+  const server = (id, raftState, since) => ({
+    server: { id, nodeStatus: "alive", raftVersion: wide(3), isLeader: raftState === "leader",
+      nodeType: "", ext: undefined, details: undefined },
+    raftState,
+    stats: { lastContactNs: wide(0), lastTerm: wide(2), lastIndex: wide(100) },
+    health: { healthy: true, stableSince: { seconds: wide(since), nanos: 0 } },
+  });
+  return {
+    healthy: true,
+    failureTolerance: 0,
+    servers: [server("a", "leader", 100), server("b", "non-voter", 995), server("c", "non-voter", 980)],
+    leader: "a",
+    voters: ["a"],
+    ext: undefined,
+    now: { seconds: wide(1000), nanos: 0 },
+    firstStateTime: { seconds: wide(0), nanos: 0 },
+    effectiveStabilizationNs: wide(10_000_000_000),
+  };
+}
+
+test("the component glue takes and gives 64-bit integers in the toolchain's kind", () => {
+  for (const wide of [BigInt, Number]) {
+    const config = { cleanupDeadServers: true, lastContactThresholdNs: wide(1), maxTrailingLogs: wide(10),
+      minQuorum: 3, serverStabilizationTimeNs: wide(10_000_000_000), ext: undefined };
+    const d = exportPolicy(new Stable()).decide(config, witState(wide), ["voter", "other"]);
+    // c has been stable for 20 s of 10: promoted (index 2); b becomes stable at 1005.
+    assert.deepEqual(d.changes, { promotions: [2], demotions: [], leader: undefined });
+    assert.deepEqual(d.wakeAt, { seconds: wide(1005), nanos: 0 });
+    assert.deepEqual(d.potentialVoters, [true, false]);
+    assert.deepEqual(d.nodeTypeNames, ["voter"]);
+    assert.deepEqual(d.nodeTypes, [[0, 0], [1, 0], [2, 0]]);
+  }
 });

@@ -126,3 +126,36 @@ pub fn js_component(dir: &str) -> Vec<u8> {
         command
     })
 }
+
+/// The componentize-qjs (QuickJS) the JavaScript policies are also built with: first
+/// the one `scripts/test` installs under `target/js/`.
+fn componentize_qjs(root: &std::path::Path) -> std::path::PathBuf {
+    tool(
+        "AUTOPILOT_COMPONENTIZE_QJS",
+        "componentize-qjs",
+        &[root.join("target/js/node_modules/.bin")],
+        "`npm install --prefix target/js componentize-qjs@0.4.5`",
+    )
+}
+
+/// Builds the JavaScript policy `<dir>/policy.js` with componentize-qjs (QuickJS) on
+/// its default settings (the component-model async ABI, WASI imported) and returns
+/// the component's bytes: the same source as [`js_component`], another engine.
+pub fn qjs_component(dir: &str) -> Vec<u8> {
+    let name = dir.replace('/', "-");
+    build_once("componentize-qjs", &name, |root, file| {
+        let mut command = std::process::Command::new(componentize_qjs(root));
+        command
+            .current_dir(root)
+            .arg("--wit")
+            .arg(root.join("wit"))
+            .args(["--world", "promoter", "--js"])
+            .arg(std::path::Path::new(dir).join("policy.js"))
+            // Relative imports (the SDK's) resolve inside the module root.
+            .arg("--module-root")
+            .arg(root)
+            .arg("-o")
+            .arg(file);
+        command
+    })
+}

@@ -1,13 +1,15 @@
 //! Policies written in Python (`promoters/python/stable`, componentize-py) and in
-//! JavaScript (`promoters/js/stable`, componentize-js), built from source with their
-//! toolchains' default settings, load into the real host (their runtimes import
-//! clocks, random, filesystem, sockets and, for JavaScript, HTTP: all inert) and plan
-//! exactly like the built-in stable policy on the reference's conformance cases.
+//! JavaScript (`promoters/js/stable`, built twice: componentize-js on SpiderMonkey and
+//! componentize-qjs on QuickJS), built from source with their toolchains' default
+//! settings, load into the real host (their runtimes import clocks, random,
+//! filesystem, sockets and, for JavaScript, HTTP: all inert; QuickJS's uses the
+//! component model's async ABI) and plan exactly like the built-in stable policy on
+//! the reference's conformance cases, wake-up times included.
 
 use std::sync::OnceLock;
 
 use autopilot::plan::{parse_snapshot, plan_round};
-use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig, StablePolicy};
+use autopilot::{ComponentPolicy, PluginHost, PluginHostConfig, StablePolicy, compute_round};
 use autopilot_integration_tests as guests;
 
 fn load(bytes: &[u8]) -> ComponentPolicy {
@@ -23,6 +25,16 @@ fn python() -> &'static ComponentPolicy {
 fn javascript() -> &'static ComponentPolicy {
     static POLICY: OnceLock<ComponentPolicy> = OnceLock::new();
     POLICY.get_or_init(|| load(&guests::js_component("promoters/js/stable")))
+}
+
+fn rust() -> &'static ComponentPolicy {
+    static POLICY: OnceLock<ComponentPolicy> = OnceLock::new();
+    POLICY.get_or_init(|| load(&guests::component(guests::STABLE_PROMOTER)))
+}
+
+fn quickjs() -> &'static ComponentPolicy {
+    static POLICY: OnceLock<ComponentPolicy> = OnceLock::new();
+    POLICY.get_or_init(|| load(&guests::qjs_component("promoters/js/stable")))
 }
 
 /// A policy that calls `fetch`: its runtime links `wasi:http`, whose every function
@@ -50,7 +62,11 @@ fn a_javascript_policy_that_fetches_faults_and_the_round_goes_on() {
 
 #[test]
 fn each_policy_names_itself() {
-    for (policy, name) in [(python(), "stable-py"), (javascript(), "stable-js")] {
+    for (policy, name) in [
+        (python(), "stable-py"),
+        (javascript(), "stable-js"),
+        (quickjs(), "stable-js"),
+    ] {
         assert_eq!(policy.info().name, name);
         assert!(!policy.info().reads_server_details);
     }
@@ -60,7 +76,7 @@ fn each_policy_names_itself() {
 fn each_policy_plans_every_conformance_case_like_the_built_in_one() {
     let cases =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/tests/data/conformance");
-    let mut seen = 0;
+    let (mut seen, mut waking) = (0, 0);
     for entry in std::fs::read_dir(&cases).expect("the conformance cases") {
         let dir = entry.expect("a case").path();
         if !dir.is_dir() {
@@ -69,9 +85,24 @@ fn each_policy_plans_every_conformance_case_like_the_built_in_one() {
         let text = std::fs::read_to_string(dir.join("inputs.json")).expect("inputs");
         let inputs = parse_snapshot(&text).expect("the case parses");
         let native = plan_round(&inputs, &StablePolicy);
-        for policy in [python(), javascript()] {
+        // The built-in policy leaves wake-ups to the runtime; the SDKs' stable
+        // defaults ask for them, as the Rust SDK's stable component does.
+        let (_, native_round) = compute_round(&inputs, rust());
+        for (policy, name) in [
+            (python(), "Python"),
+            (javascript(), "JavaScript (SpiderMonkey)"),
+            (quickjs(), "JavaScript (QuickJS)"),
+        ] {
             let plan = plan_round(&inputs, policy);
-            let name = &policy.info().name;
+            // The plan does not show when the policy wants its next round: compare it
+            // with the Rust SDK's.
+            let (_, round) = compute_round(&inputs, policy);
+            assert_eq!(
+                round.answer.wake_at,
+                native_round.answer.wake_at,
+                "{name} {}",
+                dir.display()
+            );
             assert!(
                 plan.faults.is_empty(),
                 "{name} {}: {:?}",
@@ -81,6 +112,11 @@ fn each_policy_plans_every_conformance_case_like_the_built_in_one() {
             assert_eq!(plan, native, "{name} {}", dir.display());
         }
         seen += 1;
+        waking += usize::from(native_round.answer.wake_at.is_some());
     }
     assert_eq!(seen, 7);
+    assert!(
+        waking >= 1,
+        "a case with a wake-up time checks the 64-bit answer"
+    );
 }

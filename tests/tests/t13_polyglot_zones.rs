@@ -1,7 +1,8 @@
 //! The redundancy-zones policy written three times (Rust, `promoters/redundancy-zones`;
 //! Python, `promoters/python/redundancy-zones` on `sdk/python`; JavaScript,
-//! `promoters/js/redundancy-zones` on `sdk/js`), each built from source with its
-//! toolchain's defaults and run in the real host, plans identically on 600 generated
+//! `promoters/js/redundancy-zones` on `sdk/js`, built with componentize-js and with
+//! componentize-qjs), each built from source with its toolchain's defaults and run in
+//! the real host, plans identically on 600 generated
 //! cluster states: the same state (node types, the zone report byte for byte), the same
 //! actions (promotions, demotions, removals), the same reasons, and no faults.
 
@@ -113,6 +114,7 @@ fn python_javascript_and_rust_zones_plan_alike_on_generated_clusters() {
     let rust = load(&guests::component(guests::REDUNDANCY_ZONES_PROMOTER));
     let python = load(&guests::python_component("redundancy-zones"));
     let javascript = load(&guests::js_component("promoters/js/redundancy-zones"));
+    let quickjs = load(&guests::qjs_component("promoters/js/redundancy-zones"));
     assert_eq!(python.info().name, "redundancy-zones-py");
     assert_eq!(javascript.info().name, "redundancy-zones-js");
     assert!(python.info().reads_server_details && javascript.info().reads_server_details);
@@ -128,7 +130,11 @@ fn python_javascript_and_rust_zones_plan_alike_on_generated_clusters() {
             "seed {seed}: the Rust policy faulted: {:?}",
             expected.faults
         );
-        for (policy, language) in [(&python, "Python"), (&javascript, "JavaScript")] {
+        for (policy, language) in [
+            (&python, "Python"),
+            (&javascript, "JavaScript (SpiderMonkey)"),
+            (&quickjs, "JavaScript (QuickJS)"),
+        ] {
             let plan = plan_round(&inputs, policy);
             assert!(
                 plan.faults.is_empty(),

@@ -1,6 +1,7 @@
 //! From zero to a loaded policy, per language, as an author would go: `autopilot policy
 //! new --lang rust|python|js`, the project's own native tests (cargo test, pytest,
-//! node --test), `autopilot policy build`, and `autopilot plan --promoter` with the
+//! node --test), `autopilot policy build` (JavaScript with each engine), and
+//! `autopilot plan --promoter` with the
 //! result, which must make the scaffold's decision (one promotion per round, the
 //! longest stable first) where the stable policy would make two.
 
@@ -68,9 +69,15 @@ const SNAPSHOT: &str = r#"{"Now":"2020-11-02T12:10:00Z","FirstStateTime":"2020-1
    "b":{"Server":{"ID":"b","Name":"b","Address":"b:1","NodeStatus":"alive","Version":"1","NodeType":"voter"},"State":"non-voter","Health":{"Healthy":true,"StableSince":"2020-11-02T12:09:00Z"}},
    "c":{"Server":{"ID":"c","Name":"c","Address":"c:1","NodeStatus":"alive","Version":"1","NodeType":"voter"},"State":"non-voter","Health":{"Healthy":true,"StableSince":"2020-11-02T12:00:00Z"}}}}}"#;
 
-/// Writes, tests, builds and plans with a `lang` project; `native_test` runs the
-/// project's own tests in its directory.
-fn zero_to_plan(lang: &str, env: &[(&str, PathBuf)], native_test: impl FnOnce(&Path)) {
+/// Writes, tests, builds and plans with a `lang` project, once per entry of `builds`
+/// (extra arguments to `policy build`); `native_test` runs the project's own tests in
+/// its directory.
+fn zero_to_plan(
+    lang: &str,
+    env: &[(&str, PathBuf)],
+    builds: &[&[&str]],
+    native_test: impl FnOnce(&Path),
+) {
     let base = workspace(lang);
     let name = format!("one-at-a-time-{lang}");
     let project = base.join(&name);
@@ -94,16 +101,6 @@ fn zero_to_plan(lang: &str, env: &[(&str, PathBuf)], native_test: impl FnOnce(&P
 
     native_test(&project);
 
-    let mut build = autopilot();
-    build.args(["policy", "build"]).arg(&project);
-    for (key, value) in env {
-        build.env(key, value);
-    }
-    let said = ok(build.output().expect("runs"), "policy build");
-    assert!(said.contains("loads in the host"), "{said}");
-    let component = project.join(format!("{name}.wasm"));
-    assert!(component.is_file(), "{said}");
-
     let inputs = base.join("snapshot.json");
     std::fs::write(&inputs, SNAPSHOT).expect("the snapshot");
     let plan = |promoter: Option<&Path>| -> serde_json::Value {
@@ -124,25 +121,48 @@ fn zero_to_plan(lang: &str, env: &[(&str, PathBuf)], native_test: impl FnOnce(&P
             .collect()
     };
     assert_eq!(promoted(&plan(None)), ["b", "c"], "the stable policy");
-    assert_eq!(
-        promoted(&plan(Some(&component))),
-        ["c"],
-        "{lang}'s scaffold"
-    );
+    for (i, extra) in builds.iter().enumerate() {
+        let mut build = autopilot();
+        build.args(["policy", "build"]).arg(&project).args(*extra);
+        // The first build writes the default `DIR/NAME.wasm`; others name a file.
+        let component = if i == 0 {
+            project.join(format!("{name}.wasm"))
+        } else {
+            let file = base.join(format!("{name}-{i}.wasm"));
+            build.arg("-o").arg(&file);
+            file
+        };
+        for (key, value) in env {
+            build.env(key, value);
+        }
+        let said = ok(build.output().expect("runs"), "policy build");
+        assert!(said.contains("loads in the host"), "{said}");
+        assert!(component.is_file(), "{said}");
+        assert_eq!(
+            promoted(&plan(Some(&component))),
+            ["c"],
+            "{lang}'s scaffold built with {extra:?}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&base);
 }
 
 #[test]
 fn a_python_policy_from_zero() {
     let py = tool("AUTOPILOT_COMPONENTIZE_PY", "componentize-py", &[]);
-    zero_to_plan("python", &[("AUTOPILOT_COMPONENTIZE_PY", py)], |project| {
-        let out = Command::new("python3")
-            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-            .current_dir(project)
-            .output()
-            .expect("python3 runs");
-        assert!(ok(out, "pytest").contains("1 passed"));
-    });
+    zero_to_plan(
+        "python",
+        &[("AUTOPILOT_COMPONENTIZE_PY", py)],
+        &[&[]],
+        |project| {
+            let out = Command::new("python3")
+                .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+                .current_dir(project)
+                .output()
+                .expect("python3 runs");
+            assert!(ok(out, "pytest").contains("1 passed"));
+        },
+    );
 }
 
 #[test]
@@ -152,7 +172,18 @@ fn a_javascript_policy_from_zero() {
         "componentize-js",
         &[root().join("target/js/node_modules/.bin")],
     );
-    zero_to_plan("js", &[("AUTOPILOT_COMPONENTIZE_JS", js)], |project| {
+    let qjs = tool(
+        "AUTOPILOT_COMPONENTIZE_QJS",
+        "componentize-qjs",
+        &[root().join("target/js/node_modules/.bin")],
+    );
+    let env = [
+        ("AUTOPILOT_COMPONENTIZE_JS", js),
+        ("AUTOPILOT_COMPONENTIZE_QJS", qjs),
+    ];
+    // Built with componentize-js (SpiderMonkey), then componentize-qjs (QuickJS).
+    let builds: &[&[&str]] = &[&[], &["--js-engine", "quickjs"]];
+    zero_to_plan("js", &env, builds, |project| {
         let out = Command::new("node")
             .arg("--test")
             .current_dir(project)
@@ -167,14 +198,19 @@ fn a_rust_policy_from_zero() {
     // One target directory for every run, beside the workspace's, so only the first
     // compiles the SDK's dependencies.
     let target = root().join("target/scaffold");
-    zero_to_plan("rust", &[("CARGO_TARGET_DIR", target.clone())], |project| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["test", "--release"])
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(project)
-            .output()
-            .expect("cargo runs");
-        assert!(ok(out, "cargo test").contains("1 passed"));
-    });
+    zero_to_plan(
+        "rust",
+        &[("CARGO_TARGET_DIR", target.clone())],
+        &[&[]],
+        |project| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let out = Command::new(cargo)
+                .args(["test", "--release"])
+                .env("CARGO_TARGET_DIR", &target)
+                .current_dir(project)
+                .output()
+                .expect("cargo runs");
+            assert!(ok(out, "cargo test").contains("1 passed"));
+        },
+    );
 }

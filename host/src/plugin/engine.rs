@@ -127,6 +127,7 @@ impl HostInner {
         wasm.consume_fuel(limits.fuel.is_some());
         wasm.epoch_interruption(true);
         wasm.wasm_component_model(true);
+        wasm.wasm_component_model_async(true);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(64)
             .total_stacks(64)

@@ -139,19 +139,29 @@ export class RedundancyZones extends Policy {
     super();
     this.name = "redundancy-zones-js";
     this.version = "0.1.0";
+    this.last = null;
+  }
+
+  /** The plan for this round's state, made once: the round's steps annotate the
+   * state (extensions, node types) but change nothing the plan reads. */
+  plan(config, state) {
+    const tag = zoneTag(config);
+    if (this.last === null || this.last.state !== state || this.last.tag !== tag) {
+      this.last = { state, tag, plan: plan(tag, state) };
+    }
+    return this.last.plan;
   }
 
   stateExt(config, state) {
-    const tag = zoneTag(config);
-    return zoneReport(tag, state, plan(tag, state));
+    return zoneReport(zoneTag(config), state, this.plan(config, state));
   }
 
   nodeTypes(config, state) {
-    return plan(zoneTag(config), state).nodeTypes;
+    return this.plan(config, state).nodeTypes;
   }
 
   changes(config, state) {
-    const p = plan(zoneTag(config), state);
+    const p = this.plan(config, state);
     // A lost zone's failed voter steps down only where the cluster can spare it.
     return safeChanges(config, state, {
       promotions: p.promotions,

@@ -141,15 +141,25 @@ class RedundancyZones(Policy):
     name = "redundancy-zones-py"
     version = "0.1.0"
 
-    def state_ext(self, config, state):
+    def __init__(self):
+        self._last = None
+
+    def plan(self, config, state) -> Plan:
+        """The plan for this round's state, made once: the round's steps annotate the
+        state (extensions, node types) but change nothing the plan reads."""
         tag = zone_tag(config)
-        return zone_report(tag, state, plan(tag, state))
+        if self._last is None or self._last[0] is not state or self._last[1] != tag:
+            self._last = (state, tag, plan(tag, state))
+        return self._last[2]
+
+    def state_ext(self, config, state):
+        return zone_report(zone_tag(config), state, self.plan(config, state))
 
     def node_types(self, config, state):
-        return plan(zone_tag(config), state).node_types
+        return self.plan(config, state).node_types
 
     def changes(self, config, state):
-        p = plan(zone_tag(config), state)
+        p = self.plan(config, state)
         # A lost zone's failed voter steps down only where the cluster can spare it.
         return safe_changes(config, state, Changes(p.promotions, p.demotions, None))
 

@@ -30,6 +30,15 @@ pub enum Lang {
     Js,
 }
 
+/// The toolchain a JavaScript policy is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsEngine {
+    /// componentize-js 0.23.0 (npm `@bytecodealliance/componentize-js`): SpiderMonkey.
+    Spidermonkey,
+    /// componentize-qjs 0.4.5 (npm `componentize-qjs`): QuickJS.
+    Quickjs,
+}
+
 /// A policy name: lowercase letters, digits and dashes, starting with a letter (it
 /// names the directory, the Rust crate and the policy).
 fn check_name(name: &str) -> Result<()> {
@@ -242,7 +251,7 @@ fn js_root(dir: &Path) -> PathBuf {
 /// Builds the policy project in `dir` into a component (default `DIR/NAME.wasm`, NAME
 /// the directory's name) with its language's toolchain on its default settings, then
 /// loads it in the host to check it.
-pub fn build(dir: &Path, out: Option<&Path>) -> Result<()> {
+pub fn build(dir: &Path, out: Option<&Path>, js_engine: JsEngine) -> Result<()> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("no policy project at {}", dir.display()))?;
@@ -260,7 +269,7 @@ pub fn build(dir: &Path, out: Option<&Path>) -> Result<()> {
     std::fs::create_dir_all(&wit).with_context(|| format!("cannot create {}", wit.display()))?;
     std::fs::write(wit.join("promoter.wit"), WIT).context("cannot write the contract")?;
     let started = std::time::Instant::now();
-    let built = build_in(&dir, &out, &wit);
+    let built = build_in(&dir, &out, &wit, js_engine);
     let _ = std::fs::remove_dir_all(&wit);
     let lang = built?;
     let build_time = started.elapsed();
@@ -285,7 +294,7 @@ pub fn build(dir: &Path, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn build_in(dir: &Path, out: &Path, wit: &Path) -> Result<&'static str> {
+fn build_in(dir: &Path, out: &Path, wit: &Path, js_engine: JsEngine) -> Result<&'static str> {
     if dir.join("Cargo.toml").is_file() {
         let manifest = dir.join("Cargo.toml");
         let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -339,17 +348,38 @@ fn build_in(dir: &Path, out: &Path, wit: &Path) -> Result<&'static str> {
                 ]
             })
             .collect();
+        let entry = dir
+            .join("policy.js")
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .context("the policy is outside its build root")?;
+        if js_engine == JsEngine::Quickjs {
+            let qjs = tool(
+                "AUTOPILOT_COMPONENTIZE_QJS",
+                "componentize-qjs",
+                &local,
+                "`npm install componentize-qjs@0.4.5` in the project",
+            )?;
+            let mut command = Command::new(qjs);
+            command
+                .current_dir(&root)
+                .arg("--wit")
+                .arg(wit)
+                .args(["--world", "promoter", "--js"])
+                .arg(entry)
+                .arg("--module-root")
+                .arg(&root)
+                .arg("-o")
+                .arg(out);
+            run(command, "componentize-qjs")?;
+            return Ok("JavaScript on QuickJS");
+        }
         let js = tool(
             "AUTOPILOT_COMPONENTIZE_JS",
             "componentize-js",
             &local,
             "`npm install` in the project (componentize-js 0.23.0)",
         )?;
-        let entry = dir
-            .join("policy.js")
-            .strip_prefix(&root)
-            .map(Path::to_path_buf)
-            .context("the policy is outside its build root")?;
         let mut command = Command::new(js);
         command
             .current_dir(&root)

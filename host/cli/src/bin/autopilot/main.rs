@@ -136,9 +136,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dir,
             sdk,
         }) => done(author::new(lang, &name, dir.as_deref(), sdk.as_deref())),
-        Command::Policy(operator::PolicyCommand::Build { dir, out }) => {
-            done(author::build(&dir, out.as_deref()))
-        }
+        Command::Policy(operator::PolicyCommand::Build {
+            dir,
+            out,
+            js_engine,
+        }) => done(author::build(&dir, out.as_deref(), js_engine)),
         Command::Policy(command) => client_runtime()?.block_on(operator::policy(&command)),
         Command::Record { target } => client_runtime()?.block_on(operator::record(&target)),
     }

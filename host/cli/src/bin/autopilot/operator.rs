@@ -130,6 +130,10 @@ pub enum PolicyCommand {
         /// The component to write (default `DIR/NAME.wasm`).
         #[arg(short, long, value_name = "FILE.wasm")]
         out: Option<PathBuf>,
+        /// JavaScript only: which toolchain builds it (SpiderMonkey's componentize-js,
+        /// about 12 MB, or QuickJS's componentize-qjs, about 1.8 MB).
+        #[arg(long, value_enum, default_value = "spidermonkey")]
+        js_engine: crate::author::JsEngine,
     },
 }
 
