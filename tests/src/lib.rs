@@ -8,21 +8,12 @@ pub fn component(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("component {path} is readable: {e}"))
 }
 
-/// A policy toolchain's command: the path in `env`, else `name` in one of `dirs`
-/// (searched first), else on the PATH; `install` says how to get it when missing.
+/// A policy toolchain's command, found as `autopilot policy build` finds it;
+/// `install` says how to get it when missing.
 fn tool(env: &str, name: &str, dirs: &[std::path::PathBuf], install: &str) -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os(env) {
-        return path.into();
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    dirs.iter()
-        .cloned()
-        .chain(std::env::split_paths(&path))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!("the tests need {name}: {install} (scripts/test does it), or set {env}")
-        })
+    autopilot_cli::toolchain::find_tool(env, name, dirs).unwrap_or_else(|| {
+        panic!("the tests need {name}: {install} (scripts/test does it), or set {env}")
+    })
 }
 
 /// The componentize-py the Python policies are built with.

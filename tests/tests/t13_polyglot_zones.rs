@@ -9,22 +9,23 @@
 use autopilot::plan::{Plan, parse_snapshot, plan_round};
 use autopilot::{Action, ComponentPolicy, PluginHost, PluginHostConfig};
 use autopilot_integration_tests as guests;
+use proptest::prelude::Rng as _;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 use serde_json::{Value, json};
 
-/// A small deterministic generator (xorshift64*), so every run checks the same states
-/// and a failure names a seed that reproduces it.
-struct Rng(u64);
+/// A seeded generator (proptest's ChaCha `TestRng`), so every run checks the same
+/// states and a failure names a seed that reproduces it.
+struct Rng(TestRng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    fn new(seed: u64) -> Self {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        Self(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next_u64() % n
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -37,7 +38,7 @@ impl Rng {
 /// servers, servers long stable or still on probation, stale servers the application
 /// no longer knows, and either the `zone` meta key or a configured `zone_tag`.
 fn snapshot(seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     let tag = if rng.chance(20) { "rack" } else { "zone" };
     let count = 1 + rng.below(12);
     let mut raft = Vec::new();

@@ -6,53 +6,18 @@
 //! joins later fetches them from a peer when it needs them; and after the leader shuts
 //! down, the next leader runs the swapped policy.
 
-use std::collections::BTreeMap;
+#[path = "../../host/cli/tests/support/cluster.rs"]
+mod cluster;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autopilot::Application;
-use autopilot::PolicyRecord;
-use autopilot_cli::link::{ClusterKey, Link};
+use autopilot::{Application, PolicyRecord};
+use autopilot_cli::link::Link;
 use autopilot_cli::network::{Reply, Rpc, call};
-use autopilot_cli::{DemoNode, NodeId, NodeOptions, StoredPolicy};
+use autopilot_cli::{DemoNode, StoredPolicy};
 use autopilot_integration_tests as guests;
-use openraft::ServerState;
-
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address")
-}
-
-fn options(id: NodeId, listen: SocketAddr, link: &Link) -> NodeOptions {
-    let mut options = NodeOptions::new(id, listen, link.clone());
-    options.cache_dir = Some(std::env::temp_dir().join("autopilot-test-cache"));
-    options
-}
-
-fn leader_of(nodes: &BTreeMap<NodeId, DemoNode>) -> Option<DemoNode> {
-    nodes
-        .values()
-        .find(|n| n.raft().metrics().borrow().state == ServerState::Leader)
-        .cloned()
-}
-
-async fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use cluster::{bootstrap_three, free_port, leader_of, options, wait_for};
 
 /// Whether the node at `address` holds the component with `digest`.
 async fn holds(link: &Link, address: &str, digest: &str) -> bool {
@@ -86,21 +51,9 @@ async fn big_policies_swap_beside_the_log_and_survive_a_leader_change() {
         javascript.len()
     );
 
-    let link = Link::Keyed(ClusterKey::generate().expect("randomness"));
+    let link = cluster::link();
     let ports: Vec<SocketAddr> = (0..4).map(|_| free_port()).collect();
-    let bootstrap: Vec<(NodeId, String)> = (1..=3)
-        .map(|id| (id, ports[(id - 1) as usize].to_string()))
-        .collect();
-    let mut nodes = BTreeMap::new();
-    for id in 1..=3u64 {
-        let mut o = options(id, ports[(id - 1) as usize], &link);
-        o.bootstrap = bootstrap.clone();
-        nodes.insert(id, DemoNode::start(o).await.expect("node starts"));
-    }
-    let leader = wait_for("a leader", Duration::from_secs(20), async || {
-        leader_of(&nodes)
-    })
-    .await;
+    let (mut nodes, leader) = bootstrap_three(&ports, "1.0.0").await;
     let term = leader.raft().metrics().borrow().current_term;
 
     let mut digests = Vec::new();
@@ -155,7 +108,7 @@ async fn big_policies_swap_beside_the_log_and_survive_a_leader_change() {
 
     // A node that joins now was not there when the bytes were shipped: asked for the
     // recorded policy (as it would be on becoming leader), it fetches them from a peer.
-    let mut o = options(4, ports[3], &link);
+    let mut o = options(4, ports[3]);
     o.join = Some(leader.address().to_owned());
     let late = DemoNode::start(o).await.expect("node 4 starts");
     let js = &digests[1];

@@ -17,6 +17,7 @@ pub mod link;
 pub mod network;
 mod service;
 mod store;
+pub mod toolchain;
 mod types;
 
 pub use service::{DemoApplication, DemoNode, NodeOptions};

@@ -350,17 +350,22 @@ impl DemoApplication {
         let rpc = Rpc::GetBlob(digest.to_owned());
         for (id, address, _) in self.peers() {
             match call(&self.link, &address, &rpc, BLOB_TIMEOUT).await {
-                Ok(Reply::Blob(Some(record))) => match (record.source(), &record) {
-                    (
-                        Ok(PolicySource::Bytes(bytes)),
-                        PolicyRecord::Component { digest: sent, .. },
-                    ) if sent == digest => {
-                        let bytes = Arc::new(bytes);
-                        self.blobs.put(digest, bytes.clone());
-                        return Some(bytes);
+                Ok(Reply::Blob(Some(record))) => {
+                    // Hashing is work for the blocking pool.
+                    let checked =
+                        tokio::task::spawn_blocking(move || (record.source(), record)).await;
+                    match checked {
+                        Ok((
+                            Ok(PolicySource::Bytes(bytes)),
+                            PolicyRecord::Component { digest: sent, .. },
+                        )) if sent == digest => {
+                            let bytes = Arc::new(bytes);
+                            self.blobs.put(digest, bytes.clone());
+                            return Some(bytes);
+                        }
+                        _ => tracing::warn!(%id, %digest, "a member sent another component"),
                     }
-                    _ => tracing::warn!(%id, %digest, "a member sent another component"),
-                },
+                }
                 Ok(_) => {}
                 Err(error) => tracing::debug!(%id, %error, "cannot ask for the policy component"),
             }
@@ -760,17 +765,30 @@ impl DemoNode {
                 let metrics = self.raft.metrics().borrow().clone();
                 Reply::Status(self.status_report(&metrics).await)
             }
-            Rpc::PutBlob(record) => match (record.source(), &record) {
-                (Ok(PolicySource::Bytes(bytes)), PolicyRecord::Component { digest, .. }) => {
-                    self.autopilot
-                        .application()
-                        .blobs
-                        .put(digest, Arc::new(bytes));
-                    Reply::Ok
+            Rpc::PutBlob(record) => {
+                // Hashing tens of MB is work for the blocking pool, not the executor
+                // that carries Raft's heartbeats.
+                let checked = tokio::task::spawn_blocking(move || {
+                    let source = record.source();
+                    (source, record)
+                })
+                .await;
+                match checked {
+                    Ok((
+                        Ok(PolicySource::Bytes(bytes)),
+                        PolicyRecord::Component { digest, .. },
+                    )) => {
+                        self.autopilot
+                            .application()
+                            .blobs
+                            .put(&digest, Arc::new(bytes));
+                        Reply::Ok
+                    }
+                    Ok((Err(e), _)) => Reply::Error(e.to_string()),
+                    Ok(_) => Reply::Error("not a component".to_owned()),
+                    Err(e) => Reply::Error(format!("cannot check the component: {e}")),
                 }
-                (Err(e), _) => Reply::Error(e.to_string()),
-                _ => Reply::Error("not a component".to_owned()),
-            },
+            }
             Rpc::GetBlob(digest) => Reply::Blob(
                 self.autopilot
                     .application()

@@ -16,20 +16,11 @@ fn autopilot() -> Command {
     Command::new(env!("CARGO_BIN_EXE_autopilot"))
 }
 
-/// A toolchain's command: `env`'s path, else `name` in `dirs` or on the PATH.
+/// A toolchain's command, found as `autopilot policy build` finds it.
 fn tool(env: &str, name: &str, dirs: &[PathBuf]) -> PathBuf {
-    if let Some(path) = std::env::var_os(env) {
-        return path.into();
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    dirs.iter()
-        .cloned()
-        .chain(std::env::split_paths(&path))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!("this test needs {name} (scripts/test installs it), or set {env}")
-        })
+    autopilot_cli::toolchain::find_tool(env, name, dirs).unwrap_or_else(|| {
+        panic!("this test needs {name} (scripts/test installs it), or set {env}")
+    })
 }
 
 fn ok(output: Output, what: &str) -> String {

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use autopilot::{ArtifactCache, PluginHost, PluginHostConfig};
+use autopilot_cli::toolchain::find_tool;
 
 /// The contract a component is built against (the one this host speaks).
 const WIT: &str = include_str!("../../../../../wit/promoter.wit");
@@ -190,18 +191,9 @@ pub fn new(lang: Lang, name: &str, dir: Option<&Path>, sdk: Option<&Path>) -> Re
     Ok(())
 }
 
-/// A toolchain's command: the path in `env`, else `name` in one of `dirs`, else on the
-/// PATH; `install` says how to get it.
+/// A toolchain's command (see [`find_tool`]); `install` says how to get it.
 fn tool(env: &str, name: &str, dirs: &[PathBuf], install: &str) -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os(env) {
-        return Ok(path.into());
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    dirs.iter()
-        .cloned()
-        .chain(std::env::split_paths(&path))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
+    find_tool(env, name, dirs)
         .with_context(|| format!("{name} is needed to build this policy: {install} (or set {env})"))
 }
 
