@@ -12,10 +12,10 @@ use autopilot_cli::{DemoNode, NodeId, NodeOptions};
 use autopilot_integration_tests as guests;
 use openraft::ServerState;
 
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address")
-}
+#[path = "../../host/cli/tests/support/cluster.rs"]
+mod cluster;
+
+use cluster::free_port;
 
 fn leader_of(nodes: &BTreeMap<NodeId, DemoNode>) -> Option<(NodeId, u64)> {
     nodes.values().find_map(|n| {

@@ -294,9 +294,10 @@ impl DemoApplication {
             .collect()
     }
 
-    /// Hands `record` to every other member at once; succeeds when a majority of the
-    /// voters (this node counted, if it votes) hold it, so that any later leader can
-    /// fetch it.
+    /// Hands `record` to every other member at once; succeeds as soon as a majority of
+    /// the voters (this node counted, if it votes) hold it, so that any later leader can
+    /// fetch it, and lets the other transfers finish in the background (an unreachable
+    /// member then costs the swap nothing while a majority answers).
     async fn share_blob(&self, record: &PolicyRecord) -> Result<(), StoreError> {
         let voter_ids: Vec<NodeId> = self
             .raft
@@ -315,9 +316,13 @@ impl DemoApplication {
                 (id, votes, reply)
             });
         }
+        let majority = voter_ids.len() / 2 + 1;
         let mut held = usize::from(voter_ids.contains(&self.id));
         let mut missing = Vec::new();
-        while let Some(done) = puts.join_next().await {
+        while held < majority {
+            let Some(done) = puts.join_next().await else {
+                break;
+            };
             let Ok((id, votes, reply)) = done else {
                 continue;
             };
@@ -331,7 +336,15 @@ impl DemoApplication {
             let missing = missing.join("; ");
             tracing::warn!(%missing, "some members lack the new policy component");
         }
-        if held > voter_ids.len() / 2 {
+        if held >= majority {
+            // The rest may still take it (a later leader then has it at hand).
+            tokio::spawn(async move {
+                while let Some(done) = puts.join_next().await {
+                    if let Ok((id, _, Err(error))) = done {
+                        tracing::warn!(%id, %error, "a member did not take the new policy component");
+                    }
+                }
+            });
             Ok(())
         } else {
             Err(format!(

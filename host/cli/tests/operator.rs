@@ -491,3 +491,19 @@ async fn a_component_of_cpython_size_swaps_through_a_follower_and_the_cluster_ke
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_that_reaches_no_majority_is_refused_and_the_policy_stays() {
+    let (nodes, leader) = cluster_with_a_round().await;
+    // Both followers go: the component cannot reach a majority of the voters, so the
+    // log must not name it (a later leader could not find its bytes).
+    for node in nodes.values().filter(|n| n.id() != leader.id()) {
+        node.shutdown().await;
+    }
+    let component = padded(autopilot_cli::components::CAUTIOUS, 1 << 20);
+    let (status, _, text) = request(&api(&leader), "PUT", POLICY, Some(TOKEN), &component).await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("not a majority"), "{text}");
+    assert_eq!(leader.autopilot().policy_status().active.name, "stable");
+    leader.shutdown().await;
+}

@@ -12,9 +12,26 @@ use autopilot_cli::network::{Reply, Rpc, call};
 use autopilot_cli::{DemoNode, NodeId, NodeOptions, Request};
 use openraft::ServerState;
 
+/// A loopback port free now, for a node started a moment later. Taken below the
+/// kernel's ephemeral range (32768 and up on Linux): a port the kernel hands out (to
+/// a `:0` bind or as a connection's source port, which the tests make by the hundred)
+/// can be taken again between this check and the node's bind; one below the range
+/// only by another explicit bind. Each process starts at its own offset and moves on.
 pub fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (offset + n) % SPAN).expect("below 32768");
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(address).is_ok() {
+            return address;
+        }
+    }
+    panic!("no free loopback port between {FIRST} and {}", FIRST + SPAN)
 }
 
 /// The tests' cluster key: every node and client here authenticates with it.
