@@ -120,3 +120,60 @@ fn each_policy_plans_every_conformance_case_like_the_built_in_one() {
         "a case with a wake-up time checks the 64-bit answer"
     );
 }
+
+/// A component using the async ABI (QuickJS's) compiles on the host's second engine,
+/// the one with wasmtime's concurrency support; every other component keeps the
+/// plain engine. Both artifacts are cached, each under its own engine's fingerprint,
+/// and a host started later on the same cache plans with them as before.
+#[test]
+fn an_async_abi_component_gets_its_own_engine_and_its_own_cached_artifact() {
+    let dir = std::env::temp_dir().join(format!("autopilot-qjs-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = || PluginHostConfig {
+        cache: Some(autopilot::ArtifactCache::new(&dir)),
+        ..PluginHostConfig::default()
+    };
+    let rust_bytes = guests::component(guests::STABLE_PROMOTER);
+    let qjs_bytes = guests::qjs_component("promoters/js/stable");
+    let host = PluginHost::new(config()).expect("host starts");
+    let first = [
+        host.load(&rust_bytes).expect("Rust loads"),
+        host.load(&qjs_bytes).expect("QuickJS loads"),
+    ];
+    let fingerprints: std::collections::BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("the cache directory")
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".cwasm")?;
+            Some(stem.rsplit_once('-')?.1.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        2,
+        "one artifact per engine: {fingerprints:?}"
+    );
+    let later = PluginHost::new(config()).expect("host starts");
+    let again = [
+        later.load(&rust_bytes).expect("Rust loads from the cache"),
+        later
+            .load(&qjs_bytes)
+            .expect("QuickJS loads from the cache"),
+    ];
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../host/tests/data/conformance/non-voter/inputs.json"),
+    );
+    let inputs = parse_snapshot(&text.expect("a conformance case")).expect("it parses");
+    let native = plan_round(&inputs, &StablePolicy);
+    for policy in first.iter().chain(&again) {
+        assert_eq!(
+            plan_round(&inputs, policy),
+            native,
+            "{}",
+            policy.info().name
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

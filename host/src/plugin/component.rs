@@ -163,7 +163,7 @@ impl ComponentPolicy {
     fn store(&self, now: Timestamp) -> Result<Store<Sandbox>, PluginError> {
         let limits = &self.host.limits;
         let mut store = Store::new(
-            &self.host.engine,
+            self.pre.engine(),
             Sandbox::new(limits.memory, limits.output, now),
         );
         store.limiter(|s| s);

@@ -3,8 +3,8 @@
 //! wall-clock backstop, the per-call limits, and a linker that grants nothing.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -62,10 +62,24 @@ impl Default for PluginLimits {
     }
 }
 
-/// Shared by every policy a host loads.
-pub(crate) struct HostInner {
+/// An engine and the linker that grants a policy its imports on it.
+pub(crate) struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<Sandbox>,
+}
+
+/// Shared by every policy a host loads.
+///
+/// Two engines: the one every policy runs on unless it needs more, without the
+/// component model's concurrency support (whose per-store set-up costs about 10 µs a
+/// call, most of a small round), and one with it and the async ABI, made the first
+/// time a component needs it (componentize-qjs's QuickJS runtime uses the async ABI's
+/// built-ins).
+pub(crate) struct HostInner {
+    pub(crate) plain: Runtime,
+    concurrent: OnceLock<Runtime>,
+    /// The concurrent engine once made, for the epoch thread.
+    concurrent_engine: Arc<OnceLock<Engine>>,
     pub(crate) limits: PluginLimits,
     pub(crate) cache: Option<ArtifactCache>,
     pub(crate) allowed_digests: Option<std::collections::BTreeSet<String>>,
@@ -94,7 +108,7 @@ struct Ticker {
 }
 
 impl Ticker {
-    fn start(engine: Engine) -> std::io::Result<Self> {
+    fn start(engine: Engine, concurrent: Arc<OnceLock<Engine>>) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -103,6 +117,9 @@ impl Ticker {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
+                    if let Some(engine) = concurrent.get() {
+                        engine.increment_epoch();
+                    }
                 }
             })?;
         Ok(Self { stop, thread })
@@ -121,13 +138,52 @@ impl HostInner {
         cache: Option<ArtifactCache>,
         allowed_digests: Option<BTreeSet<String>>,
     ) -> Result<Self, PluginError> {
+        let plain = Runtime::new(&limits, false)?;
+        let concurrent_engine = Arc::new(OnceLock::new());
+        let ticker = Ticker::start(plain.engine.clone(), Arc::clone(&concurrent_engine))
+            .map_err(|e| host_error("cannot start the epoch thread", e))?;
+        Ok(Self {
+            plain,
+            concurrent: OnceLock::new(),
+            concurrent_engine,
+            limits,
+            cache,
+            allowed_digests,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// The engine with the component model's concurrency support, made on first use.
+    pub(crate) fn concurrent(&self) -> Result<&Runtime, PluginError> {
+        if let Some(runtime) = self.concurrent.get() {
+            return Ok(runtime);
+        }
+        let runtime = Runtime::new(&self.limits, true)?;
+        let engine = runtime.engine.clone();
+        // Two loads racing here both build one; the first stored wins, the other is
+        // dropped unused. The epoch thread ticks the winner.
+        let runtime = self.concurrent.get_or_init(|| runtime);
+        if Engine::same(&runtime.engine, &engine) {
+            let _ = self.concurrent_engine.set(engine);
+        }
+        Ok(runtime)
+    }
+}
+
+impl Runtime {
+    /// An engine set up for policies (with the component model's concurrency support
+    /// and async ABI if `concurrent`) and its linker.
+    fn new(limits: &PluginLimits, concurrent: bool) -> Result<Self, PluginError> {
         let mut wasm = Config::new();
         // Fuel bounds a call's work deterministically; the epoch is a wall-clock
         // backstop against a host stall.
         wasm.consume_fuel(limits.fuel.is_some());
         wasm.epoch_interruption(true);
         wasm.wasm_component_model(true);
-        wasm.wasm_component_model_async(true);
+        wasm.concurrency_support(concurrent);
+        if concurrent {
+            wasm.wasm_component_model_async(true);
+        }
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(64)
             .total_stacks(64)
@@ -148,17 +204,7 @@ impl HostInner {
 
         let mut linker = Linker::<Sandbox>::new(&engine);
         add_granted_wasi(&mut linker).map_err(|e| host_error("cannot link WASI", e))?;
-
-        let ticker = Ticker::start(engine.clone())
-            .map_err(|e| host_error("cannot start the epoch thread", e))?;
-        Ok(Self {
-            engine,
-            linker,
-            limits,
-            cache,
-            allowed_digests,
-            ticker: Some(ticker),
-        })
+        Ok(Self { engine, linker })
     }
 }
 

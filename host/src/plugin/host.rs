@@ -12,7 +12,7 @@ use super::component::ComponentPolicy;
 use super::contract::{
     PolicyExports, check_component_header, check_exports, check_imports, is_trapped,
 };
-use super::engine::{HostInner, PluginLimits};
+use super::engine::{HostInner, PluginLimits, Runtime};
 use super::error::PluginError;
 use super::inert::link_traps;
 
@@ -105,19 +105,19 @@ impl PluginHost {
             return Err(PluginError::NotPinned { digest });
         }
         check_component_header(bytes)?;
-        let component = self.compile(bytes, &digest)?;
-        let traps = check_imports(&component, &self.inner.engine)?;
-        let (interface, contract) = check_exports(&component, &self.inner.engine)?;
+        let (component, runtime) = self.compile(bytes, &digest)?;
+        let engine = &runtime.engine;
+        let traps = check_imports(&component, engine)?;
+        let (interface, contract) = check_exports(&component, engine)?;
         let exports = PolicyExports::find(&component, &interface)?;
         let cannot_link = |e: wasmtime::Error| PluginError::Invalid(format!("cannot link: {e:#}"));
         let pre = if traps {
             // Only the checked imports are left undefined: the trapped ones.
-            let mut linker = self.inner.linker.clone();
-            link_traps(&mut linker, &component, &self.inner.engine, is_trapped)
-                .map_err(cannot_link)?;
+            let mut linker = runtime.linker.clone();
+            link_traps(&mut linker, &component, engine, is_trapped).map_err(cannot_link)?;
             linker.instantiate_pre(&component)
         } else {
-            self.inner.linker.instantiate_pre(&component)
+            runtime.linker.instantiate_pre(&component)
         }
         .map_err(cannot_link)?;
         ComponentPolicy::new(
@@ -130,23 +130,43 @@ impl PluginHost {
         )
     }
 
-    fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, PluginError> {
-        let engine = &self.inner.engine;
-        if let Some(component) = self
-            .inner
-            .cache
-            .as_ref()
-            .and_then(|c| c.load(digest, engine))
-        {
-            return Ok(component);
+    /// Compiles (or takes from the cache) a component on the plain engine, or on the
+    /// concurrent one if it uses the component model's async features.
+    fn compile(&self, bytes: &[u8], digest: &str) -> Result<(Component, &Runtime), PluginError> {
+        let plain = &self.inner.plain;
+        if let Some(component) = self.cached(digest, plain) {
+            return Ok((component, plain));
         }
-        let component =
-            Component::new(engine, bytes).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
-        if let Some(cache) = &self.inner.cache {
-            cache.store(digest, engine, &component);
+        let runtime = match Component::new(&plain.engine, bytes) {
+            Ok(component) => return Ok((self.keep(digest, plain, component), plain)),
+            Err(e) if needs_concurrency(&e) => self.inner.concurrent()?,
+            Err(e) => return Err(PluginError::Invalid(format!("{e:#}"))),
+        };
+        if let Some(component) = self.cached(digest, runtime) {
+            return Ok((component, runtime));
         }
-        Ok(component)
+        let component = Component::new(&runtime.engine, bytes)
+            .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        Ok((self.keep(digest, runtime, component), runtime))
     }
+
+    fn cached(&self, digest: &str, runtime: &Runtime) -> Option<Component> {
+        self.inner.cache.as_ref()?.load(digest, &runtime.engine)
+    }
+
+    fn keep(&self, digest: &str, runtime: &Runtime, component: Component) -> Component {
+        if let Some(cache) = &self.inner.cache {
+            cache.store(digest, &runtime.engine, &component);
+        }
+        component
+    }
+}
+
+/// Whether compiling failed because the component uses a component-model feature the
+/// plain engine leaves out (the async ABI's built-ins say "`task.cancel` requires the
+/// component model async feature"); the concurrent engine then has its say.
+fn needs_concurrency(e: &wasmtime::Error) -> bool {
+    format!("{e:#}").contains("requires the component model")
 }
 
 /// The refusal of a component of `size` bytes, over `limit`.
