@@ -9,13 +9,17 @@
 //! Writes (`PUT`) need `Authorization: Bearer <token>` with the node's
 //! `--http-token-file`; without a configured token they are refused (403). A write
 //! is one Raft entry, applied whole or not at all.
+//!
+//! The demo service's key-value store is served in the shape of Consul's KV API
+//! (`/v1/kv/<key>`): reads linearizable unless `?stale`, writes and deletes with
+//! `?cas=N`, answered `true` or `false`.
 
 use std::time::Duration;
 
 use autopilot::{Config, PolicyRecord, RaftState, ServerId, ServerState, State, compare_servers};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State as Shared};
+use axum::extract::{DefaultBodyLimit, Path, Query, State as Shared};
 use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -44,6 +48,12 @@ const MAX_JSON_BODY: usize = 1 << 20;
 /// How long a follower waits for the leader to load, check and swap a policy.
 const SWAP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest value a key may hold (Consul's default limit).
+const MAX_KV_VALUE: usize = 512 << 10;
+
+/// The longest key accepted.
+const MAX_KV_KEY: usize = 1024;
+
 /// The longest duration a configuration may hold (a year), as `autopilot plan` allows.
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -64,6 +74,16 @@ pub fn router(node: DemoNode) -> Router {
             ))),
         )
         .route("/v1/operator/autopilot/snapshot", get(snapshot))
+        .route(
+            "/v1/kv/",
+            get(kv_get_root).put(kv_put_root).delete(kv_delete_root),
+        )
+        .route(
+            "/v1/kv/{*key}",
+            get(kv_get)
+                .put(kv_put.layer(DefaultBodyLimit::max(MAX_KV_VALUE)))
+                .delete(kv_delete),
+        )
         .route("/metrics", get(metrics))
         .route("/ui", get(ui))
         .with_state(node)
@@ -774,6 +794,210 @@ async fn put_policy(
             &format!("the leader did not swap it: {other:?}"),
         ),
     }
+}
+
+/// Query parameters of the KV endpoints (Consul's names).
+#[derive(Debug, Default, Deserialize)]
+struct KvParams {
+    /// Present: any node answers from its own applied state (no leader needed).
+    stale: Option<String>,
+    /// Present: every key starting with the given one.
+    recurse: Option<String>,
+    /// Present: the value's bytes alone (GET of one key).
+    raw: Option<String>,
+    /// Check-and-set on the key's modify index (PUT, DELETE).
+    cas: Option<String>,
+}
+
+impl KvParams {
+    fn cas(&self) -> Result<Option<u64>, ApiError> {
+        match self.cas.as_deref().map(str::parse::<u64>) {
+            None => Ok(None),
+            Some(Ok(n)) => Ok(Some(n)),
+            Some(Err(_)) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "cas: must be a modify index (a whole number)".into(),
+            )),
+        }
+    }
+}
+
+fn check_key(key: &str, recurse: bool) -> Result<(), ApiError> {
+    if key.is_empty() && !recurse {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "missing key name: /v1/kv/<key>".into(),
+        ));
+    }
+    if key.len() > MAX_KV_KEY {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the key is {} bytes, over the {MAX_KV_KEY}-byte limit",
+                key.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn kv_get_root(node: Shared<DemoNode>, params: Query<KvParams>) -> Response {
+    kv_read(node.0, String::new(), params.0).await
+}
+
+async fn kv_get(
+    node: Shared<DemoNode>,
+    Path(key): Path<String>,
+    params: Query<KvParams>,
+) -> Response {
+    kv_read(node.0, key, params.0).await
+}
+
+/// `GET /v1/kv/<key>[?recurse][?raw][?stale]`: Consul's answer, a JSON array of
+/// `{Key, Value (base64), CreateIndex, ModifyIndex, LockIndex, Flags}` (404 when no
+/// key matches), with `X-Consul-Index`. Linearizable by default: the leader (this
+/// node or, from a follower, over the cluster link) confirms its leadership with a
+/// quorum before it reads. With `?stale` this node answers from what it has applied,
+/// leader or not.
+async fn kv_read(node: DemoNode, key: String, params: KvParams) -> Response {
+    let recurse = params.recurse.is_some();
+    if let Err(refused) = check_key(&key, recurse) {
+        return refused.into_response();
+    }
+    let (entries, index, mut headers) = if params.stale.is_some() {
+        let (entries, index) = node.machine().kv(&key, recurse).await;
+        let mut headers = HeaderMap::new();
+        let known = node.current_leader().is_some();
+        headers.insert(
+            "X-Consul-KnownLeader",
+            HeaderValue::from_static(if known { "true" } else { "false" }),
+        );
+        (entries, index, headers)
+    } else {
+        let rpc = Rpc::KvGet {
+            key: key.clone(),
+            recurse,
+        };
+        match on_leader(&node, rpc, LEADER_TIMEOUT).await {
+            Ok((Reply::Kv { entries, index }, headers)) => (entries, index, headers),
+            Ok((other, _)) => return not_done("read", other),
+            Err(refused) => return refused.into_response(),
+        }
+    };
+    let index = entries
+        .iter()
+        .map(|(_, e)| e.modify_index)
+        .max()
+        .unwrap_or(index);
+    headers.insert("X-Consul-Index", header_value(&index.to_string()));
+    if entries.is_empty() {
+        return (StatusCode::NOT_FOUND, headers).into_response();
+    }
+    if params.raw.is_some() && !recurse {
+        let value = entries.into_iter().next().map(|(_, e)| e.value);
+        return (headers, value.unwrap_or_default()).into_response();
+    }
+    let body: Vec<Value> = entries
+        .into_iter()
+        .map(|(key, entry)| {
+            use base64::Engine;
+            let value = (!entry.value.is_empty())
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&entry.value));
+            json!({
+                "Key": key,
+                "Value": value,
+                "CreateIndex": entry.create_index,
+                "ModifyIndex": entry.modify_index,
+                "LockIndex": 0,
+                "Flags": 0,
+            })
+        })
+        .collect();
+    (headers, axum::Json(body)).into_response()
+}
+
+async fn kv_put_root(
+    node: Shared<DemoNode>,
+    params: Query<KvParams>,
+    headers: HeaderMap,
+) -> Response {
+    kv_write(node.0, String::new(), params.0, headers, Some(Vec::new())).await
+}
+
+async fn kv_put(
+    node: Shared<DemoNode>,
+    Path(key): Path<String>,
+    params: Query<KvParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    kv_write(node.0, key, params.0, headers, Some(body.to_vec())).await
+}
+
+async fn kv_delete_root(
+    node: Shared<DemoNode>,
+    params: Query<KvParams>,
+    headers: HeaderMap,
+) -> Response {
+    kv_write(node.0, String::new(), params.0, headers, None).await
+}
+
+async fn kv_delete(
+    node: Shared<DemoNode>,
+    Path(key): Path<String>,
+    params: Query<KvParams>,
+    headers: HeaderMap,
+) -> Response {
+    kv_write(node.0, key, params.0, headers, None).await
+}
+
+/// `PUT /v1/kv/<key>[?cas=N]` (body: the value) and `DELETE /v1/kv/<key>[?cas=N]
+/// [?recurse]`: one Raft entry through the leader, answering `true`, or `false` when
+/// `cas` did not match (for PUT, `cas=0` means "only if absent"; for DELETE, 0 never
+/// matches). Writes need the token. `value` is `None` for a delete.
+async fn kv_write(
+    node: DemoNode,
+    key: String,
+    params: KvParams,
+    headers: HeaderMap,
+    value: Option<Vec<u8>>,
+) -> Response {
+    if let Err(refused) = authorize(&node, &headers) {
+        return refused.into_response();
+    }
+    let recurse = value.is_none() && params.recurse.is_some();
+    let checked = check_key(&key, recurse).and_then(|()| params.cas());
+    let cas = match checked {
+        Ok(cas) => cas,
+        Err(refused) => return refused.into_response(),
+    };
+    if recurse && cas.is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "cas applies to one key, not with recurse",
+        );
+    }
+    let rpc = match value {
+        Some(value) => Rpc::KvPut { key, value, cas },
+        None => Rpc::KvDelete { key, cas, recurse },
+    };
+    match on_leader(&node, rpc, LEADER_TIMEOUT).await {
+        Ok((Reply::Applied(applied), headers)) => (headers, axum::Json(applied)).into_response(),
+        Ok((other, _)) => not_done("write", other),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The leader's answer was not the one asked for: it no longer leads, or the request
+/// failed there.
+fn not_done(what: &str, reply: Reply) -> Response {
+    let message = match reply {
+        Reply::NotLeader(Some((id, _))) => format!("not done: node {id} leads now; retry"),
+        Reply::NotLeader(None) => "not done: no leader now; retry".to_owned(),
+        Reply::Error(e) => format!("the {what} failed on the leader: {e}"),
+        other => format!("the leader did not answer the {what}: {other:?}"),
+    };
+    error(StatusCode::SERVICE_UNAVAILABLE, &message)
 }
 
 /// A JSON document already written, with `headers`.

@@ -23,7 +23,7 @@ mod types;
 pub use service::{DemoApplication, DemoNode, NodeOptions};
 pub use store::{LogStore, StateMachine};
 pub use types::{
-    ConfigRecord, Data, NodeId, Registered, Request, Response, StoredPolicy, TypeConfig,
+    ConfigRecord, Data, KvEntry, NodeId, Registered, Request, Response, StoredPolicy, TypeConfig,
 };
 
 /// The shipped policy components, built from `promoters/` for `wasm32-wasip2` by the

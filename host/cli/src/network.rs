@@ -35,6 +35,35 @@ pub enum Rpc {
     Write(Request),
     /// A linearizable read of a key (only the leader answers).
     Read(String),
+    /// A linearizable read of the KV store (only the leader answers): the entry at
+    /// `key`, or every entry under it if `recurse`.
+    KvGet {
+        /// The key, or the prefix.
+        key: String,
+        /// Every key starting with `key`.
+        recurse: bool,
+    },
+    /// Set a key, check-and-set if `cas` is given (only the leader accepts it; see
+    /// [`Request::KvPut`]).
+    KvPut {
+        /// The key.
+        key: String,
+        /// The value.
+        #[serde(with = "crate::types::base64_bytes")]
+        value: Vec<u8>,
+        /// The modify index it must replace (0: the key must be absent).
+        cas: Option<u64>,
+    },
+    /// Delete a key or a prefix (only the leader accepts it; see
+    /// [`Request::KvDelete`]).
+    KvDelete {
+        /// The key, or the prefix.
+        key: String,
+        /// The modify index the key must have.
+        cas: Option<u64>,
+        /// Every key starting with `key`.
+        recurse: bool,
+    },
     /// A new server asks to join the cluster (only the leader accepts it).
     Join {
         /// Its id.
@@ -123,9 +152,17 @@ pub enum Reply {
     Preview(String),
     /// To `Record`: the snapshot as JSON, `None` before the first round.
     Record(Option<String>),
-    /// To `SetConfig`: whether it was applied (false: the check-and-set index did not
-    /// match).
+    /// To `SetConfig`, `KvPut` and `KvDelete`: whether it was applied (false: the
+    /// check-and-set index did not match).
     Applied(bool),
+    /// To `KvGet`: the entries found (in key order) and the leader's applied index
+    /// when it read them.
+    Kv {
+        /// Each key with its entry.
+        entries: Vec<(String, crate::types::KvEntry)>,
+        /// The index of the last entry applied when read.
+        index: u64,
+    },
     /// To `GetBlob`: the component, if held.
     Blob(Option<autopilot::PolicyRecord>),
     /// The request failed.

@@ -756,6 +756,14 @@ impl DemoNode {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// Writes `request` through Raft and answers whether it was applied.
+    async fn write_applied(&self, request: Request) -> Reply {
+        match self.raft.client_write(request).await {
+            Ok(written) => Reply::Applied(written.data.applied),
+            Err(e) => Reply::Error(e.to_string()),
+        }
+    }
+
     /// Answers one request as if it had come over the network (the HTTP API's writes
     /// on the leader use it).
     pub async fn handle_rpc(&self, rpc: Rpc) -> Reply {
@@ -828,9 +836,32 @@ impl DemoNode {
                 Err(e) => Reply::Error(e.to_string()),
             },
             Rpc::Read(key) => match self.raft.ensure_linearizable().await {
-                Ok(_) => Reply::Value(self.machine.data().await.kv.get(&key).cloned()),
+                Ok(_) => Reply::Value(
+                    self.machine
+                        .kv(&key, false)
+                        .await
+                        .0
+                        .pop()
+                        .map(|(_, e)| String::from_utf8_lossy(&e.value).into_owned()),
+                ),
                 Err(e) => Reply::Error(e.to_string()),
             },
+            // Linearizable: the leader confirms it still leads (a heartbeat round to a
+            // quorum) and has applied everything committed before it reads.
+            Rpc::KvGet { key, recurse } => match self.raft.ensure_linearizable().await {
+                Ok(_) => {
+                    let (entries, index) = self.machine.kv(&key, recurse).await;
+                    Reply::Kv { entries, index }
+                }
+                Err(e) => Reply::Error(e.to_string()),
+            },
+            Rpc::KvPut { key, value, cas } => {
+                self.write_applied(Request::KvPut { key, value, cas }).await
+            }
+            Rpc::KvDelete { key, cas, recurse } => {
+                self.write_applied(Request::KvDelete { key, cas, recurse })
+                    .await
+            }
             Rpc::Join {
                 id,
                 address,

@@ -15,7 +15,7 @@ use openraft::{
 };
 use tokio::sync::{Mutex, RwLock};
 
-use crate::types::{ConfigRecord, Data, NodeId, Request, Response, TypeConfig};
+use crate::types::{ConfigRecord, Data, KvEntry, NodeId, Request, Response, TypeConfig};
 
 #[derive(Debug, Default)]
 struct Log {
@@ -137,11 +137,48 @@ impl StateMachine {
         self.machine.read().await.data.clone()
     }
 
+    /// The entry at `key` (or, if `recurse`, every entry whose key starts with `key`,
+    /// in key order), and the index of the last entry applied here.
+    pub async fn kv(&self, key: &str, recurse: bool) -> (Vec<(String, KvEntry)>, u64) {
+        let machine = self.machine.read().await;
+        let kv = &machine.data.kv;
+        let entries = if recurse {
+            kv.range::<str, _>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(key))
+                .map(|(k, e)| (k.clone(), e.clone()))
+                .collect()
+        } else {
+            kv.get(key)
+                .map(|e| vec![(key.to_owned(), e.clone())])
+                .unwrap_or_default()
+        };
+        (entries, machine.last_applied.map_or(0, |id| id.index))
+    }
+
     /// The replicated autopilot configuration record, if set (without copying the
     /// rest of the data).
     pub async fn config(&self) -> Option<ConfigRecord> {
         self.machine.read().await.data.config.clone()
     }
+}
+
+/// Writes `key` at log `index` (keeping its create index), returning the old value.
+fn put(
+    kv: &mut BTreeMap<String, KvEntry>,
+    key: String,
+    value: Vec<u8>,
+    index: u64,
+) -> Option<Vec<u8>> {
+    let create_index = kv.get(&key).map_or(index, |e| e.create_index);
+    kv.insert(
+        key,
+        KvEntry {
+            value,
+            create_index,
+            modify_index: index,
+        },
+    )
+    .map(|old| old.value)
 }
 
 fn io_error(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -203,7 +240,36 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Normal(request) => match request {
                     Request::Set { key, value } => {
-                        response.previous = machine.data.kv.insert(key, value);
+                        let index = entry.log_id.index;
+                        response.previous = put(&mut machine.data.kv, key, value.into(), index)
+                            .map(|old| String::from_utf8_lossy(&old).into_owned());
+                        response.applied = true;
+                    }
+                    Request::KvPut { key, value, cas } => {
+                        let current = machine.data.kv.get(&key).map(|e| e.modify_index);
+                        if cas.is_none_or(|cas| cas == current.unwrap_or(0)) {
+                            put(&mut machine.data.kv, key, value, entry.log_id.index);
+                            response.applied = true;
+                        }
+                    }
+                    Request::KvDelete { key, cas, recurse } => {
+                        let kv = &mut machine.data.kv;
+                        response.applied = match cas {
+                            None if recurse => {
+                                kv.retain(|k, _| !k.starts_with(&key));
+                                true
+                            }
+                            None => {
+                                kv.remove(&key);
+                                true
+                            }
+                            Some(0) => false,
+                            Some(n) if kv.get(&key).is_some_and(|e| e.modify_index == n) => {
+                                kv.remove(&key);
+                                true
+                            }
+                            Some(_) => false,
+                        };
                     }
                     Request::Register {
                         id,

@@ -21,6 +21,27 @@ pub enum Request {
         /// The value.
         value: String,
     },
+    /// Sets a key if `cas` allows: `None` always, `Some(0)` only if the key is absent,
+    /// `Some(n)` only if the key's modify index is `n` (Consul's check-and-set).
+    KvPut {
+        /// The key.
+        key: String,
+        /// The value.
+        #[serde(with = "base64_bytes")]
+        value: Vec<u8>,
+        /// The modify index it must replace.
+        cas: Option<u64>,
+    },
+    /// Deletes a key, or every key starting with it if `recurse`, if `cas` allows:
+    /// `None` always, `Some(n)` only if the key's modify index is `n` (never for 0).
+    KvDelete {
+        /// The key, or the prefix.
+        key: String,
+        /// The modify index it must have.
+        cas: Option<u64>,
+        /// Every key starting with `key`.
+        recurse: bool,
+    },
     /// Records a server in the service's registry (what autopilot's known servers are).
     Register {
         /// The server.
@@ -51,9 +72,10 @@ pub enum Request {
 /// The answer to a write.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
-    /// The previous value, for `Set`.
+    /// The previous value, for `Set` (as text, invalid UTF-8 replaced).
     pub previous: Option<String>,
-    /// Whether a `SetConfig` was applied (its check-and-set index matched).
+    /// Whether a `SetConfig`, `KvPut` or `KvDelete` was applied (its check-and-set
+    /// index matched).
     #[serde(default)]
     pub applied: bool,
 }
@@ -116,11 +138,47 @@ impl StoredPolicy {
     }
 }
 
+/// A key's value in the replicated key-value store, with Consul's indexes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvEntry {
+    /// The value: any bytes.
+    #[serde(with = "base64_bytes")]
+    pub value: Vec<u8>,
+    /// The log index that created the key.
+    pub create_index: u64,
+    /// The log index that last wrote it.
+    pub modify_index: u64,
+}
+
+/// Bytes as standard base64 text in JSON (as Consul shows values).
+pub mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `bytes` as base64.
+    ///
+    /// # Errors
+    /// As the serializer.
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    /// Reads base64 text.
+    ///
+    /// # Errors
+    /// When the text is not base64.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The replicated data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Data {
-    /// The key-value pairs.
-    pub kv: BTreeMap<String, String>,
+    /// The key-value store.
+    pub kv: BTreeMap<String, KvEntry>,
     /// The registered servers.
     pub servers: BTreeMap<NodeId, Registered>,
     /// The autopilot policy every leader must run.

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod author;
 mod demo;
+mod kv;
 mod node;
 mod operator;
 
@@ -74,6 +75,10 @@ enum Command {
     /// Inspect, preview or swap the placement policy; write and build new ones.
     #[command(subcommand)]
     Policy(operator::PolicyCommand),
+    /// Read, write and delete keys of the demo service's replicated key-value store
+    /// (Consul's KV shape: linearizable reads, check-and-set writes).
+    #[command(subcommand)]
+    Kv(kv::KvCommand),
     /// Print the leader's latest round as a snapshot for `autopilot plan --inputs`.
     Record {
         #[command(flatten)]
@@ -142,6 +147,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             js_engine,
         }) => done(author::build(&dir, out.as_deref(), js_engine)),
         Command::Policy(command) => client_runtime()?.block_on(operator::policy(&command)),
+        Command::Kv(command) => client_runtime()?.block_on(kv::kv(&command)),
         Command::Record { target } => client_runtime()?.block_on(operator::record(&target)),
     }
 }

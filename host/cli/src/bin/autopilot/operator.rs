@@ -38,7 +38,8 @@ pub struct Target {
 }
 
 impl Target {
-    fn client(&self) -> Result<ApiClient> {
+    /// A client for this node's API, with the token if a file was given.
+    pub fn client(&self) -> Result<ApiClient> {
         let token = match &self.token_file {
             Some(path) => Some(
                 read_secret_file(path, "the API token file")
@@ -145,7 +146,7 @@ fn say_who(target: &ApiClient, response: &ApiResponse) {
 }
 
 /// The body of a 2xx answer as JSON, or the node's refusal as the error.
-fn answer(response: &ApiResponse) -> Result<Value> {
+pub fn answer(response: &ApiResponse) -> Result<Value> {
     if !(200..300).contains(&response.status) {
         bail!(
             "the node refused ({}): {}",
