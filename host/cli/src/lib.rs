@@ -12,6 +12,7 @@
 
 pub mod blobs;
 pub mod client;
+pub mod disk;
 pub mod http;
 pub mod link;
 pub mod network;

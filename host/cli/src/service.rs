@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::blobs::Blobs;
+use crate::disk::Disk;
 use crate::link::{HANDSHAKE_TIMEOUT, Link};
 use crate::network::{Network, Reply, Rpc, StatusReport, call};
 use crate::store::{LogStore, StateMachine};
@@ -58,6 +59,9 @@ pub struct NodeOptions {
     pub http: Option<SocketAddr>,
     /// The bearer token the HTTP API's writes require; without one they are refused.
     pub http_token: Option<String>,
+    /// Where the node keeps its Raft log, vote and snapshots ([`crate::disk`]); `None`:
+    /// in memory only (a restarted node is a new, empty server).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl NodeOptions {
@@ -85,6 +89,7 @@ impl NodeOptions {
             link,
             http: None,
             http_token: None,
+            data_dir: None,
         }
     }
 }
@@ -419,6 +424,25 @@ impl DemoNode {
     /// Starts a node: Raft, the RPC server, bootstrap or join, and the task that runs
     /// autopilot while this node leads.
     pub async fn start(options: NodeOptions) -> anyhow::Result<Self> {
+        // The data directory first: a refused one stops the node before it binds.
+        let (log_store, machine, restarted) = match &options.data_dir {
+            Some(dir) => {
+                let (path, id) = (dir.clone(), options.id);
+                let (disk, mut loaded) =
+                    tokio::task::spawn_blocking(move || Disk::open(&path, id)).await??;
+                let restarted = loaded.has_state();
+                let disk = Arc::new(disk);
+                let machine =
+                    StateMachine::durable(Arc::clone(&disk), &mut loaded).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: the stored snapshot does not decode: {e}",
+                            dir.display()
+                        )
+                    })?;
+                (LogStore::durable(disk, &mut loaded), machine, restarted)
+            }
+            None => (LogStore::default(), StateMachine::default(), false),
+        };
         let listener = TcpListener::bind(options.listen).await?;
         let address = listener.local_addr()?.to_string();
         let http = match options.http {
@@ -437,14 +461,13 @@ impl DemoNode {
             ..openraft::Config::default()
         }
         .validate()?;
-        let machine = StateMachine::default();
         let raft = OpenRaft::new(
             options.id,
             Arc::new(raft_config),
             Network {
                 link: options.link.clone(),
             },
-            LogStore::default(),
+            log_store,
             machine.clone(),
         )
         .await?;
@@ -457,7 +480,10 @@ impl DemoNode {
             latest: Arc::new(Mutex::new(None)),
             dead_after: options.config.last_contact_threshold * 2,
             link: options.link.clone(),
-            blobs: Blobs::default(),
+            blobs: match &options.data_dir {
+                Some(dir) => Blobs::in_dir(dir.join("blobs")),
+                None => Blobs::default(),
+            },
         };
         let host = PluginHost::new(PluginHostConfig {
             cache: options
@@ -493,7 +519,10 @@ impl DemoNode {
             let api = tokio::spawn(crate::http::serve(node.clone(), http)).abort_handle();
             node.tasks().push(api);
         }
-        if let Some(first) = options.bootstrap.iter().map(|(id, _)| *id).min()
+        // A node restarted from its data directory is already a member: it neither
+        // initializes a cluster nor waits to be admitted.
+        if !restarted
+            && let Some(first) = options.bootstrap.iter().map(|(id, _)| *id).min()
             && first == options.id
         {
             let members: BTreeMap<NodeId, BasicNode> = options
@@ -508,9 +537,12 @@ impl DemoNode {
         // Every node announces itself (address and version) to the leader: a joining
         // one to be added, a bootstrap one to be registered.
         match options.join {
-            Some(peer) => node.join(&peer).await?,
-            None => {
-                let peers: Vec<String> = options.bootstrap.iter().map(|(_, a)| a.clone()).collect();
+            Some(peer) if !restarted => node.join(&peer).await?,
+            join => {
+                let peers: Vec<String> = join
+                    .into_iter()
+                    .chain(options.bootstrap.iter().map(|(_, a)| a.clone()))
+                    .collect();
                 let announcing = node.clone();
                 let task = tokio::spawn(async move {
                     for peer in peers.iter().cycle().take(peers.len() * 50) {
@@ -573,6 +605,7 @@ impl DemoNode {
         }
         self.autopilot.stop().await;
         let _ = self.raft.shutdown().await;
+        self.machine.close();
     }
 
     async fn join(&self, peer: &str) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
-//! In-memory storage for the demo service: the Raft log, the vote, and the state
-//! machine (with whole-state snapshots). Enough for a demo and tests; a real service
-//! keeps these on disk.
+//! Storage for the demo service: the Raft log, the vote, and the state machine (with
+//! whole-state snapshots), in memory; with a data directory ([`crate::disk`]) every
+//! write to the log, the vote and the snapshots reaches the disk before it is
+//! acknowledged, and a restarted node reads them back.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -15,6 +16,7 @@ use openraft::{
 };
 use tokio::sync::{Mutex, RwLock};
 
+use crate::disk::{Disk, DiskError, Loaded};
 use crate::types::{ConfigRecord, Data, KvEntry, NodeId, Request, Response, TypeConfig};
 
 #[derive(Debug, Default)]
@@ -25,10 +27,34 @@ struct Log {
     vote: Option<Vote<NodeId>>,
 }
 
-/// The Raft log and vote, in memory.
+/// The Raft log and vote: in memory, and on disk if the node has a data directory.
 #[derive(Debug, Clone, Default)]
 pub struct LogStore {
     log: Arc<Mutex<Log>>,
+    disk: Option<Arc<Disk>>,
+}
+
+impl LogStore {
+    /// A log kept in `disk`, starting from what it held.
+    pub fn durable(disk: Arc<Disk>, loaded: &mut Loaded) -> Self {
+        let log = Log {
+            purged: loaded.purged,
+            entries: std::mem::take(&mut loaded.entries)
+                .into_iter()
+                .map(|e| (e.log_id.index, e))
+                .collect(),
+            committed: loaded.committed,
+            vote: loaded.vote,
+        };
+        Self {
+            log: Arc::new(Mutex::new(log)),
+            disk: Some(disk),
+        }
+    }
+}
+
+fn disk_error(e: DiskError) -> StorageError<NodeId> {
+    StorageIOError::write(&e).into()
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -63,7 +89,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        self.log.lock().await.vote = Some(*vote);
+        let mut log = self.log.lock().await;
+        if let Some(disk) = &self.disk {
+            disk.save_vote(vote).map_err(disk_error)?;
+        }
+        log.vote = Some(*vote);
         Ok(())
     }
 
@@ -75,7 +105,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        self.log.lock().await.committed = committed;
+        let mut log = self.log.lock().await;
+        if let Some(disk) = &self.disk {
+            disk.save_committed(committed).map_err(disk_error)?;
+        }
+        log.committed = committed;
         Ok(())
     }
 
@@ -93,22 +127,36 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut log = self.log.lock().await;
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        // On disk first (one transaction, synced): acknowledged means durable.
+        if let Some(disk) = &self.disk
+            && let Err(e) = disk.append(&entries)
+        {
+            let error = std::io::Error::other(e.to_string());
+            callback.log_io_completed(Err(error));
+            return Err(disk_error(e));
+        }
         for entry in entries {
             log.entries.insert(entry.log_id.index, entry);
         }
-        // In memory, so durable as soon as it is written.
         callback.log_io_completed(Ok(()));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut log = self.log.lock().await;
+        if let Some(disk) = &self.disk {
+            disk.truncate(log_id.index).map_err(disk_error)?;
+        }
         log.entries.split_off(&log_id.index);
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut log = self.log.lock().await;
+        if let Some(disk) = &self.disk {
+            disk.purge(log_id).map_err(disk_error)?;
+        }
         log.purged = Some(log_id);
         log.entries = log.entries.split_off(&(log_id.index + 1));
         Ok(())
@@ -124,14 +172,43 @@ struct Machine {
     snapshots_built: u64,
 }
 
-/// The replicated state machine, in memory. Clones share it; the service reads the
-/// data through [`StateMachine::data`].
+/// The replicated state machine, in memory (with its snapshots on disk if the node
+/// has a data directory). Clones share it; the service reads the data through
+/// [`StateMachine::data`].
 #[derive(Debug, Clone, Default)]
 pub struct StateMachine {
     machine: Arc<RwLock<Machine>>,
+    disk: Option<Arc<Disk>>,
 }
 
 impl StateMachine {
+    /// A state machine whose snapshots are kept in `disk`, starting from the last one
+    /// it held (openraft then applies the committed entries after it again).
+    ///
+    /// # Errors
+    /// When the stored snapshot does not decode.
+    pub fn durable(disk: Arc<Disk>, loaded: &mut Loaded) -> Result<Self, serde_json::Error> {
+        let mut machine = Machine::default();
+        if let Some((meta, bytes)) = loaded.snapshot.take() {
+            machine.data = serde_json::from_slice(&bytes)?;
+            machine.last_applied = meta.last_log_id;
+            machine.membership = meta.last_membership.clone();
+            machine.snapshot = Some((meta, bytes));
+        }
+        Ok(Self {
+            machine: Arc::new(RwLock::new(machine)),
+            disk: Some(disk),
+        })
+    }
+
+    /// Closes the data directory, if any: a stopping node calls it once Raft has
+    /// stopped, so the directory can be opened again at once.
+    pub fn close(&self) {
+        if let Some(disk) = &self.disk {
+            disk.close();
+        }
+    }
+
     /// A copy of the replicated data as applied on this node.
     pub async fn data(&self) -> Data {
         self.machine.read().await.data.clone()
@@ -199,6 +276,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 machine.snapshots_built
             ),
         };
+        // On disk before openraft may purge the log entries it holds.
+        if let Some(disk) = &self.disk {
+            disk.save_snapshot(&meta, &bytes).map_err(disk_error)?;
+        }
         machine.snapshot = Some((meta.clone(), bytes.clone()));
         Ok(Snapshot {
             meta,
@@ -326,6 +407,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let bytes = snapshot.into_inner();
         let data: Data = serde_json::from_slice(&bytes).map_err(io_error)?;
         let mut machine = self.machine.write().await;
+        if let Some(disk) = &self.disk {
+            disk.save_snapshot(meta, &bytes).map_err(disk_error)?;
+        }
         machine.data = data;
         machine.last_applied = meta.last_log_id;
         machine.membership = meta.last_membership.clone();

@@ -62,6 +62,12 @@ pub struct NodeArgs {
     /// they are refused.
     #[arg(long, value_name = "FILE", requires = "http")]
     pub http_token_file: Option<PathBuf>,
+    /// Keep the Raft log, vote and snapshots in DIR (created if missing), so the node
+    /// restarts with its data, killed or not. Without it everything is in memory and
+    /// a restarted node is a new, empty server. A directory holding another node's
+    /// data, or anything else, is refused (never wiped).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Runs a node until Ctrl-C.
@@ -77,6 +83,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         insecure_dev: _,
         http,
         http_token_file,
+        data_dir,
     } = args;
     // clap requires one of the two; no key file means --insecure-dev.
     let link = match cluster_key_file {
@@ -90,6 +97,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
     }
     let mut options = NodeOptions::new(id, listen, link);
     options.http = http;
+    options.data_dir = data_dir;
     if let Some(path) = http_token_file {
         options.http_token =
             Some(read_secret_file(&path, "HTTP token file").map_err(anyhow::Error::msg)?);
