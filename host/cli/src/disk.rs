@@ -273,7 +273,13 @@ impl Disk {
     /// # Errors
     /// When the write fails.
     pub fn truncate(&self, index: u64) -> Result<(), DiskError> {
-        self.remove_log(index..)
+        let write = self.begin_write()?;
+        {
+            let mut log = write.open_table(LOG).map_err(|e| self.io(e))?;
+            log.retain_in(index.., |_, _| false)
+                .map_err(|e| self.io(e))?;
+        }
+        write.commit().map_err(|e| self.io(e))
     }
 
     /// Removes the entries up to `purged` and records it as purged, in one transaction.
@@ -289,15 +295,6 @@ impl Disk {
             let mut meta = write.open_table(META).map_err(|e| self.io(e))?;
             meta.insert("purged", json(&purged)?.as_slice())
                 .map_err(|e| self.io(e))?;
-        }
-        write.commit().map_err(|e| self.io(e))
-    }
-
-    fn remove_log(&self, range: std::ops::RangeFrom<u64>) -> Result<(), DiskError> {
-        let write = self.begin_write()?;
-        {
-            let mut log = write.open_table(LOG).map_err(|e| self.io(e))?;
-            log.retain_in(range, |_, _| false).map_err(|e| self.io(e))?;
         }
         write.commit().map_err(|e| self.io(e))
     }

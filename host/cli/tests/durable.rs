@@ -23,20 +23,6 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-async fn start_three(ports: &[SocketAddr], dirs: &[PathBuf]) -> BTreeMap<NodeId, DemoNode> {
-    let bootstrap: Vec<(NodeId, String)> = (1..=3)
-        .map(|id| (id, ports[(id - 1) as usize].to_string()))
-        .collect();
-    let mut nodes = BTreeMap::new();
-    for id in 1..=3u64 {
-        let mut o = options(id, ports[(id - 1) as usize]);
-        o.bootstrap = bootstrap.clone();
-        o.data_dir = Some(dirs[(id - 1) as usize].clone());
-        nodes.insert(id, DemoNode::start(o).await.expect("node starts"));
-    }
-    nodes
-}
-
 /// Every key under `/v1/kv/`, read linearizably through `node`: key → (value, modify
 /// index).
 async fn everything(node: &DemoNode) -> Option<BTreeMap<String, (String, u64)>> {
@@ -66,7 +52,7 @@ async fn a_cluster_started_again_from_its_directories_keeps_its_data() {
     let ports: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect();
     let root = scratch_dir("restart");
     let dirs: Vec<PathBuf> = (1..=3).map(|id| root.join(format!("node{id}"))).collect();
-    let nodes = start_three(&ports, &dirs).await;
+    let nodes = start_three(&ports, "1.0.0", Some(&dirs)).await;
     let leader = wait_for("a leader", Duration::from_secs(10), async || {
         leader_of(&nodes)
     })
@@ -123,7 +109,7 @@ async fn a_cluster_started_again_from_its_directories_keeps_its_data() {
     }
     drop(nodes);
 
-    let nodes = start_three(&ports, &dirs).await;
+    let nodes = start_three(&ports, "1.0.0", Some(&dirs)).await;
     let leader = wait_for("a leader again", Duration::from_secs(20), async || {
         leader_of(&nodes)
     })

@@ -71,7 +71,7 @@ pub(crate) struct Runtime {
 /// Shared by every policy a host loads.
 ///
 /// Two engines: the one every policy runs on unless it needs more, without the
-/// component model's concurrency support (whose per-store set-up costs about 10 µs a
+/// component model's concurrency support (whose per-store set-up costs about 6 µs a
 /// call, most of a small round), and one with it and the async ABI, made the first
 /// time a component needs it (componentize-qjs's QuickJS runtime uses the async ABI's
 /// built-ins).

@@ -96,6 +96,22 @@ pub async fn bootstrap_three(
     ports: &[SocketAddr],
     version: &str,
 ) -> (BTreeMap<NodeId, DemoNode>, DemoNode) {
+    let nodes = start_three(ports, version, None).await;
+    let leader = wait_for("a leader", Duration::from_secs(10), async || {
+        leader_of(&nodes)
+    })
+    .await;
+    (nodes, leader)
+}
+
+/// Starts nodes 1 to 3 as one cluster on the first three of `ports`, reporting
+/// `version`, each durable in its own of `dirs` if given (started again on the same
+/// directories, they come back as the same cluster).
+pub async fn start_three(
+    ports: &[SocketAddr],
+    version: &str,
+    dirs: Option<&[std::path::PathBuf]>,
+) -> BTreeMap<NodeId, DemoNode> {
     let bootstrap: Vec<(NodeId, String)> = (1..=3)
         .map(|id| (id, ports[(id - 1) as usize].to_string()))
         .collect();
@@ -104,13 +120,10 @@ pub async fn bootstrap_three(
         let mut o = options(id, ports[(id - 1) as usize]);
         o.bootstrap = bootstrap.clone();
         o.version = version.to_owned();
+        o.data_dir = dirs.map(|dirs| dirs[(id - 1) as usize].clone());
         nodes.insert(id, DemoNode::start(o).await.expect("node starts"));
     }
-    let leader = wait_for("a leader", Duration::from_secs(10), async || {
-        leader_of(&nodes)
-    })
-    .await;
-    (nodes, leader)
+    nodes
 }
 
 /// The HTTP API's write token in these tests.
