@@ -60,6 +60,8 @@ fn standard_wasi_imports_load_and_grant_nothing() {
     assert_eq!(seen["file"], "NotFound", "{seen}");
     assert_eq!(seen["dir"], "NotFound", "{seen}");
     assert_eq!(seen["socket"], "PermissionDenied", "{seen}");
+    // A request can be built; sending it is denied with wasi:http's own error code.
+    assert_eq!(seen["http"], "ErrorCode::HttpRequestDenied", "{seen}");
     let lookup = seen["lookup"].as_str().unwrap_or_default();
     assert!(!lookup.is_empty() && lookup != "ok", "{seen}");
     let random = seen["random"].as_str().unwrap_or_default().to_owned();

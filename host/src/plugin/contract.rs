@@ -45,13 +45,11 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:sockets/udp",
     "wasi:sockets/udp-create-socket",
     "wasi:sockets/ip-name-lookup",
+    // componentize-js links these for `fetch`: a request can be built, and sending it
+    // fails with `HTTP-request-denied`.
+    "wasi:http/types",
+    "wasi:http/outgoing-handler",
 ];
-
-/// Imports a component may have that the host links to functions which trap when
-/// called: interfaces a toolchain's runtime links whether or not the policy uses
-/// them (componentize-js links `wasi:http` for `fetch`). A policy that calls one
-/// faults, and its round takes the stable policy's answer.
-const TRAPPED_IMPORTS: &[&str] = &["wasi:http/types", "wasi:http/outgoing-handler"];
 
 /// The revision of the contract a component was built against. The host speaks
 /// every revision it lists here, so a policy keeps working when the host moves on.
@@ -116,32 +114,22 @@ pub(crate) fn check_component_header(bytes: &[u8]) -> Result<(), PluginError> {
     }
 }
 
-/// The name of an interface without its version (`wasi:io/error@0.2.6` → `wasi:io/error`).
+/// The name of an interface without its version (`wasi:io/error@0.2.12` → `wasi:io/error`).
 fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(n, _)| n)
 }
 
-/// Whether the host links the import `name` to traps.
-pub(crate) fn is_trapped(name: &str) -> bool {
-    TRAPPED_IMPORTS.contains(&unversioned(name))
-}
-
-/// Checks every import is in the host's table; returns whether any is one the host
-/// links to traps ([`TRAPPED_IMPORTS`]).
-pub(crate) fn check_imports(component: &Component, engine: &Engine) -> Result<bool, PluginError> {
+/// Checks every import is in the host's table ([`ALLOWED_IMPORTS`]); a refusal names
+/// every import that is not.
+pub(crate) fn check_imports(component: &Component, engine: &Engine) -> Result<(), PluginError> {
     let component_type = component.component_type();
-    let mut trapped = false;
-    let mut forbidden = Vec::new();
-    for (name, _) in component_type.imports(engine) {
-        let name_only = unversioned(name);
-        if TRAPPED_IMPORTS.contains(&name_only) {
-            trapped = true;
-        } else if !ALLOWED_IMPORTS.contains(&name_only) {
-            forbidden.push(name);
-        }
-    }
+    let forbidden: Vec<&str> = component_type
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| !ALLOWED_IMPORTS.contains(&unversioned(name)))
+        .collect();
     if forbidden.is_empty() {
-        Ok(trapped)
+        Ok(())
     } else {
         Err(PluginError::ForbiddenImport(forbidden.join(", ")))
     }

@@ -14,7 +14,7 @@ use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 
 use super::cache::ArtifactCache;
 use super::error::PluginError;
-use super::inert::{InertMonotonic, MonotonicView};
+use super::inert::{InertMonotonic, MonotonicView, deny_http_requests};
 use super::sandbox::Sandbox;
 
 /// The default fuel budget of one call: about 65–75 ms of busy WebAssembly on this
@@ -227,6 +227,8 @@ fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
     use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
     use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    use wasmtime_wasi_http::WasiHttp;
+    use wasmtime_wasi_http::p2::bindings::http;
     use wasmtime_wasi_io::bindings::wasi::io;
     let l = linker;
     // The asynchronous bindings: the sandbox's streams are always ready, so they need
@@ -270,6 +272,12 @@ fn add_granted_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     sockets::udp_create_socket::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
     sockets::udp::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
     sockets::ip_name_lookup::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
+    // Requests can be built (wasmtime-wasi-http's own types); sending one is refused
+    // with `HTTP-request-denied`.
+    http::types::add_to_linker::<Sandbox, WasiHttp>(l, &Default::default(), |s| {
+        s.http.view(&mut s.table)
+    })?;
+    deny_http_requests(l)?;
     Ok(())
 }
 

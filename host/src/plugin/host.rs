@@ -9,12 +9,9 @@ use wasmtime::component::Component;
 
 use super::cache::{ArtifactCache, sha256_hex};
 use super::component::ComponentPolicy;
-use super::contract::{
-    PolicyExports, check_component_header, check_exports, check_imports, is_trapped,
-};
+use super::contract::{PolicyExports, check_component_header, check_exports, check_imports};
 use super::engine::{HostInner, PluginLimits, Runtime};
 use super::error::PluginError;
-use super::inert::link_traps;
 
 /// How the host is set up.
 #[derive(Debug, Clone, Default)]
@@ -107,19 +104,14 @@ impl PluginHost {
         check_component_header(bytes)?;
         let (component, runtime) = self.compile(bytes, &digest)?;
         let engine = &runtime.engine;
-        let traps = check_imports(&component, engine)?;
+        check_imports(&component, engine)?;
         let (interface, contract) = check_exports(&component, engine)?;
         let exports = PolicyExports::find(&component, &interface)?;
         let cannot_link = |e: wasmtime::Error| PluginError::Invalid(format!("cannot link: {e:#}"));
-        let pre = if traps {
-            // Only the checked imports are left undefined: the trapped ones.
-            let mut linker = runtime.linker.clone();
-            link_traps(&mut linker, &component, engine, is_trapped).map_err(cannot_link)?;
-            linker.instantiate_pre(&component)
-        } else {
-            runtime.linker.instantiate_pre(&component)
-        }
-        .map_err(cannot_link)?;
+        let pre = runtime
+            .linker
+            .instantiate_pre(&component)
+            .map_err(cannot_link)?;
         ComponentPolicy::new(
             self.inner.clone(),
             pre,

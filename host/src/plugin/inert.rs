@@ -9,7 +9,7 @@
 //! | `wasi:random/*` | bytes from a generator seeded with a fixed seed, afresh each call |
 //! | `wasi:filesystem/*` | no preopened directory, so nothing to open |
 //! | `wasi:sockets/*` | every socket and name lookup refused (`access-denied`) |
-//! | `wasi:http/{types,outgoing-handler}` | every function traps (a fault: the round takes the stable policy's answer) |
+//! | `wasi:http/{types,outgoing-handler}` | requests can be built, and sending one fails with `HTTP-request-denied` |
 //!
 //! So a replay of a round gives the same answer, whenever and wherever it runs.
 
@@ -17,14 +17,15 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable, ResourceType};
-use wasmtime::{Engine, bail};
+use wasmtime::StoreContextMut;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
 use wasmtime_wasi_io::poll::{DynPollable, Pollable, subscribe};
-use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, Error as IoError};
 
 use super::sandbox::Sandbox;
 use crate::core::Timestamp;
@@ -129,49 +130,74 @@ impl monotonic_clock::Host for MonotonicView<'_> {
     }
 }
 
-/// A resource of an interface the host links to traps: never created, since every
-/// function that could create one traps.
-struct Trapped;
+/// `wasi:http`'s state in the sandbox: wasmtime-wasi-http's own context (its
+/// `types` implementation builds the requests) and hooks that never send one.
+#[derive(Default)]
+pub(crate) struct InertHttp {
+    ctx: WasiHttpCtx,
+    hooks: NoHttp,
+}
 
-/// Links each import of `component` for which `trapped` holds (checked by the caller
-/// to be one of the interfaces the host stubs) to functions that trap when called.
-/// Its resources are fresh host types, except those it takes from `wasi:io`, which
-/// must be the very types the rest of the linker uses.
-pub(crate) fn link_traps(
-    linker: &mut Linker<Sandbox>,
-    component: &Component,
-    engine: &Engine,
-    trapped: impl Fn(&str) -> bool,
-) -> wasmtime::Result<()> {
-    for (name, item) in component.component_type().imports(engine) {
-        let ComponentItem::ComponentInstance(instance) = item.ty else {
-            continue;
-        };
-        if !trapped(name) {
-            continue;
-        }
-        let mut stub = linker.instance(name)?;
-        for (export, item) in instance.exports(engine) {
-            match item.ty {
-                ComponentItem::ComponentFunc(_) => {
-                    let what = format!("{name}#{export}");
-                    stub.func_new(export, move |_, _, _, _| {
-                        bail!("`{what}` called: the sandbox grants no HTTP")
-                    })?;
-                }
-                ComponentItem::Resource(_) => {
-                    let ty = match export {
-                        "input-stream" => ResourceType::host::<DynInputStream>(),
-                        "output-stream" => ResourceType::host::<DynOutputStream>(),
-                        "pollable" => ResourceType::host::<DynPollable>(),
-                        "io-error" | "error" => ResourceType::host::<IoError>(),
-                        _ => ResourceType::host::<Trapped>(),
-                    };
-                    stub.resource(export, ty, |_, _| Ok(()))?;
-                }
-                _ => {}
-            }
+impl InertHttp {
+    /// The view `wasi:http/types` is implemented for, over the instance's table.
+    pub(crate) fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiHttpCtxView<'a> {
+        WasiHttpCtxView {
+            ctx: &mut self.ctx,
+            table,
+            hooks: &mut self.hooks,
         }
     }
-    Ok(())
+}
+
+/// Hooks that send nothing. The sandbox's `outgoing-handler` ([`deny_http_requests`])
+/// refuses every request before it would reach them; should one get here, it is
+/// denied too.
+#[derive(Default)]
+struct NoHttp;
+
+type SentRequest = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for NoHttp {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> SentRequest {
+        Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) })
+    }
+}
+
+/// The `wasi:http/outgoing-handler` revision the sandbox defines (wasmtime-wasi-http's;
+/// a component built against another 0.2 revision links to it by semver).
+const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler@0.2.12";
+
+/// Defines `wasi:http/outgoing-handler#handle` to answer every request with the
+/// interface's own `HTTP-request-denied`, at once: nothing is sent or scheduled.
+pub(crate) fn deny_http_requests(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+    type Handled = Result<Resource<HostFutureIncomingResponse>, ErrorCode>;
+    linker.instance(OUTGOING_HANDLER)?.func_wrap(
+        "handle",
+        |mut store: StoreContextMut<'_, Sandbox>,
+         (request, options): (
+            Resource<HostOutgoingRequest>,
+            Option<Resource<RequestOptions>>,
+        )|
+         -> wasmtime::Result<(Handled,)> {
+            // Both are the guest's to give away: drop them, then refuse.
+            let table = &mut store.data_mut().table;
+            table.delete(request)?;
+            if let Some(options) = options {
+                table.delete(options)?;
+            }
+            Ok((Err(ErrorCode::HttpRequestDenied),))
+        },
+    )
 }

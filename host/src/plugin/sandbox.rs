@@ -14,6 +14,7 @@ use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamResult};
 
+use super::inert::InertHttp;
 use crate::core::Timestamp;
 
 /// A guest's stdout or stderr, bounded: keeps the first bytes written and the last
@@ -148,6 +149,8 @@ impl StdoutStream for OutputPipe {
 pub struct Sandbox {
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    /// `wasi:http`'s context: requests can be built, none is sent.
+    pub(crate) http: InertHttp,
     memory_cap: usize,
     /// Set when the guest tried to grow its memory past the cap.
     pub memory_exceeded: bool,
@@ -170,6 +173,7 @@ impl Sandbox {
         Self {
             wasi,
             table: ResourceTable::new(),
+            http: InertHttp::default(),
             memory_cap,
             memory_exceeded: false,
             stdout,

@@ -1,4 +1,5 @@
-// A policy that reaches for the network: `fetch` in decide.
+// A policy that reaches for the network: `fetch` in decide (the sandbox denies the
+// request), then answers "no changes".
 export const policy = {
   metadata() {
     return { name: "fetcher", version: "0.1.0", readsServerDetails: false };

@@ -1,5 +1,5 @@
 //! A policy that uses what a standard toolchain's runtime reaches for: the clocks,
-//! random bytes, a file, a socket, a sleep. The host satisfies each inertly; this
+//! random bytes, a file, a socket, an HTTP request, a sleep. The host satisfies each inertly; this
 //! reports what it got, as every server's extension (JSON text).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -8,6 +8,23 @@ use autopilot_sdk::{Config, Metadata, Policy, PolicyError, ServerState};
 
 #[derive(Default)]
 struct Probe;
+
+/// Builds a GET request with `wasi:http` and sends it: what sending answered.
+fn http_get() -> String {
+    use wasip2::http::outgoing_handler::handle;
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    if request.set_scheme(Some(&Scheme::Http)).is_err()
+        || request.set_authority(Some("127.0.0.1:9")).is_err()
+        || request.set_path_with_query(Some("/")).is_err()
+    {
+        return "request refused".into();
+    }
+    match handle(request, None) {
+        Ok(_) => "sent".into(),
+        Err(code) => format!("{code:?}"),
+    }
+}
 
 fn error_kind<T>(result: std::io::Result<T>) -> String {
     match result {
@@ -47,6 +64,7 @@ impl Policy for Probe {
             "file": error_kind(std::fs::read_to_string("/etc/passwd")),
             "dir": error_kind(std::fs::read_dir("/")),
             "socket": error_kind(std::net::TcpStream::connect("127.0.0.1:9")),
+            "http": http_get(),
             "lookup": error_kind(std::net::ToSocketAddrs::to_socket_addrs("example.com:80")),
             "slept_ms": slept_ms,
         });
