@@ -15,6 +15,7 @@ pub mod client;
 pub mod disk;
 pub mod http;
 pub mod link;
+pub mod netfaults;
 pub mod network;
 mod service;
 mod store;

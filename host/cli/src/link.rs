@@ -21,6 +21,7 @@
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -28,6 +29,8 @@ use serde::de::DeserializeOwned;
 use snow::{HandshakeState, TransportState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::netfaults::{Fate, FaultyLink, lost};
 
 /// Largest frame accepted from an authenticated peer: a policy component at the
 /// plugin host's 64 MiB limit travels as base64 (86 MiB) in one swap request or
@@ -147,6 +150,9 @@ pub enum Link {
     /// No authentication: any peer that reaches the port is trusted. For development
     /// on a private network (`--insecure-dev`) only.
     Insecure,
+    /// Another link whose requests meet injected network faults (fault-injection
+    /// runs only: see [`crate::netfaults`]).
+    Faulty(Arc<FaultyLink>),
 }
 
 /// Why a connection was refused or failed.
@@ -163,6 +169,7 @@ impl Link {
         match self {
             Self::Keyed(_) => KEYED,
             Self::Insecure => PLAIN,
+            Self::Faulty(f) => f.link.preface(),
         }
     }
 
@@ -179,6 +186,9 @@ impl Link {
     /// I/O failures, and [`io::ErrorKind::PermissionDenied`] with a message when the
     /// peer refuses this node's key or runs in the other mode.
     pub async fn connect(&self, address: &str) -> io::Result<Conn> {
+        if let Self::Faulty(f) = self {
+            return Box::pin(f.link.connect(address)).await;
+        }
         let mut stream = TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
         stream.write_all(self.preface()).await?;
@@ -212,6 +222,9 @@ impl Link {
     /// [`io::ErrorKind::PermissionDenied`] naming why the peer was refused, or the
     /// I/O failure.
     pub async fn accept(&self, mut stream: TcpStream) -> io::Result<Conn> {
+        if let Self::Faulty(f) = self {
+            return Box::pin(f.link.accept(stream)).await;
+        }
         stream.set_nodelay(true)?;
         let theirs = read_preface(&mut stream).await?;
         stream.write_all(self.preface()).await?;
@@ -235,6 +248,9 @@ impl Link {
     }
 
     fn check_preface(&self, theirs: &[u8; 4], peer: &str) -> io::Result<()> {
+        if let Self::Faulty(f) = self {
+            return f.link.check_preface(theirs, peer);
+        }
         if theirs == self.preface() {
             return Ok(());
         }
@@ -260,6 +276,9 @@ impl Link {
         request: &Q,
         timeout: Duration,
     ) -> io::Result<A> {
+        if let Self::Faulty(f) = self {
+            return f.call(address, request, timeout, false).await;
+        }
         tokio::time::timeout(timeout, async {
             let mut conn = self.connect(address).await?;
             conn.send(request).await?;
@@ -272,6 +291,48 @@ impl Link {
                 format!("{address} did not answer in time"),
             )
         })?
+    }
+}
+
+impl FaultyLink {
+    /// [`Link::call`] through the faults: delayed, then lost, delivered with its
+    /// reply lost, delivered twice (only if `duplicable`: a request a protocol must
+    /// expect again, as Raft's are; TCP itself never delivers one twice), or
+    /// delivered.
+    pub(crate) async fn call<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        address: &str,
+        request: &Q,
+        timeout: Duration,
+        duplicable: bool,
+    ) -> io::Result<A> {
+        let (fate, delay) = self.faults.fate(&self.from, address);
+        let late = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{address} did not answer in time"),
+            )
+        };
+        if delay >= timeout {
+            tokio::time::sleep(timeout).await;
+            return Err(late());
+        }
+        tokio::time::sleep(delay).await;
+        let left = timeout - delay;
+        match fate {
+            Fate::Lost => Err(lost(address, false)),
+            Fate::ReplyLost => {
+                Box::pin(self.link.call::<Q, A>(address, request, left)).await?;
+                Err(lost(address, true))
+            }
+            Fate::Duplicated if duplicable => {
+                let _ = Box::pin(self.link.call::<Q, A>(address, request, left)).await;
+                Box::pin(self.link.call(address, request, left)).await
+            }
+            Fate::Duplicated | Fate::Delivered => {
+                Box::pin(self.link.call(address, request, left)).await
+            }
+        }
     }
 }
 

@@ -174,6 +174,13 @@ pub enum Reply {
 /// # Errors
 /// As [`Link::call`]: I/O failures, a refused key, a timeout.
 pub async fn call(link: &Link, address: &str, rpc: &Rpc, timeout: Duration) -> io::Result<Reply> {
+    if let Link::Faulty(faulty) = link {
+        // Raft's messages may arrive twice (a leader re-sends them); the service's
+        // own requests are not retried, so a duplicate of one is not a fault to
+        // inject.
+        let raft = matches!(rpc, Rpc::Append(_) | Rpc::Vote(_) | Rpc::Snapshot(_));
+        return faulty.call(address, rpc, timeout, raft).await;
+    }
     link.call(address, rpc, timeout).await
 }
 

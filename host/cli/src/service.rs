@@ -286,6 +286,9 @@ impl Application for DemoApplication {
 /// How long a member has to take or hand over a component (tens of MB on a LAN).
 const BLOB_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often a node announces itself to the leader.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(2);
+
 impl DemoApplication {
     /// The other members (voters and learners) and whether each votes.
     fn peers(&self) -> Vec<(NodeId, String, bool)> {
@@ -412,6 +415,9 @@ pub struct DemoNode {
     http_token: Option<Arc<str>>,
     /// Set when the node stops: its open connections close.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The application's liveness record ([`DemoApplication`]'s): a member that
+    /// announces itself is alive.
+    seen: Arc<Mutex<BTreeMap<NodeId, Instant>>>,
 }
 
 /// At most this many connections are served at once; more are closed at once. With
@@ -473,12 +479,13 @@ impl DemoNode {
             machine.clone(),
         )
         .await?;
+        let seen = Arc::new(Mutex::new(BTreeMap::new()));
         let app = DemoApplication {
             id: options.id,
             raft: raft.clone(),
             machine: machine.clone(),
             config: options.config.clone(),
-            seen: Arc::new(Mutex::new(BTreeMap::new())),
+            seen: Arc::clone(&seen),
             latest: Arc::new(Mutex::new(None)),
             dead_after: options.config.last_contact_threshold * 2,
             link: options.link.clone(),
@@ -514,6 +521,7 @@ impl DemoNode {
             http_address,
             http_token: options.http_token.as_deref().map(Arc::from),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+            seen,
         };
 
         let serving = tokio::spawn(node.clone().serve(listener)).abort_handle();
@@ -538,27 +546,54 @@ impl DemoNode {
         let leading = tokio::spawn(node.clone().lead(options.policy.clone())).abort_handle();
         node.tasks().push(leading);
         // Every node announces itself (address and version) to the leader: a joining
-        // one to be added, a bootstrap one to be registered.
-        match options.join {
-            Some(peer) if !restarted => node.join(&peer).await?,
-            join => {
-                let peers: Vec<String> = join
-                    .into_iter()
-                    .chain(options.bootstrap.iter().map(|(_, a)| a.clone()))
-                    .collect();
-                let announcing = node.clone();
-                let task = tokio::spawn(async move {
-                    for peer in peers.iter().cycle().take(peers.len() * 50) {
-                        if announcing.join(peer).await.is_ok() {
-                            return;
-                        }
-                    }
-                })
-                .abort_handle();
-                node.tasks().push(task);
-            }
+        // one to be added, a bootstrap one to be registered. A new node joining waits
+        // for its admission; the others announce in the background.
+        if let Some(peer) = options.join.as_ref().filter(|_| !restarted) {
+            node.join(peer).await?;
         }
+        let peers: Vec<String> = options
+            .join
+            .iter()
+            .cloned()
+            .chain(options.bootstrap.iter().map(|(_, a)| a.clone()))
+            .collect();
+        let announcing = tokio::spawn(node.clone().announce(peers)).abort_handle();
+        node.tasks().push(announcing);
         Ok(node)
+    }
+
+    /// Announces this node to the leader every [`ANNOUNCE_EVERY`] for as long as it
+    /// runs, as a gossip layer's liveness would (Consul's leader re-adds a live serf
+    /// member missing from Raft). A node removed while it was thought failed (its
+    /// restart raced the removal, say) is so admitted again as a non-voter, and
+    /// autopilot promotes it once it is stable; an announcement that changes nothing
+    /// costs the leader no write. Peers: the ones it was started with and every
+    /// member it knows of.
+    async fn announce(self, peers: Vec<String>) {
+        loop {
+            let known: Vec<String> = {
+                let metrics = self.raft.metrics().borrow().clone();
+                metrics
+                    .membership_config
+                    .membership()
+                    .nodes()
+                    .filter(|(id, _)| **id != self.id)
+                    .map(|(_, n)| n.addr.clone())
+                    .collect()
+            };
+            let mut candidates = known;
+            for peer in &peers {
+                if !candidates.contains(peer) && *peer != self.address {
+                    candidates.push(peer.clone());
+                }
+            }
+            for peer in &candidates {
+                if self.join(peer).await.is_ok() {
+                    break;
+                }
+            }
+            tokio::time::sleep(ANNOUNCE_EVERY).await;
+        }
     }
 
     /// The node's RPC address.
@@ -915,6 +950,27 @@ impl DemoNode {
                 address,
                 version,
             } => {
+                // It is alive: it just said so (a stale record of its last probe
+                // must not make it look failed when it comes back).
+                self.seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id, Instant::now());
+                // Nothing to do for a member already registered as it is.
+                let registered = self.machine.data().await.servers.get(&id).is_some_and(|r| {
+                    r.address == address && (r.version == version || version.is_empty())
+                });
+                let member = self
+                    .raft
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .get_node(&id)
+                    .is_some();
+                if registered && member {
+                    return Reply::Ok;
+                }
                 if let Err(e) = self
                     .raft
                     .client_write(Request::Register {

@@ -346,3 +346,78 @@ async fn node_processes_killed_and_restarted_read_back_what_was_written() {
     drop(_restarted);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The voters of the leader's latest membership, once there is a leader.
+fn voters(nodes: &BTreeMap<NodeId, DemoNode>) -> Option<Vec<NodeId>> {
+    let leader = leader_of(nodes)?;
+    let metrics = leader.raft().metrics().borrow().clone();
+    Some(metrics.membership_config.membership().voter_ids().collect())
+}
+
+/// A node down long enough for autopilot to remove it as failed comes back from its
+/// directory, announces itself, and is admitted and promoted again (as Consul's
+/// leader re-adds a live member missing from Raft). It used to stay outside: its one
+/// announcement could come before the removal, and the leader's record of its last
+/// probe still said failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_removed_while_down_is_a_voter_again_once_it_is_back() {
+    const N: u64 = 4;
+    let ports: Vec<SocketAddr> = (0..N).map(|_| free_port()).collect();
+    let root = scratch_dir("rejoin");
+    let bootstrap: Vec<(NodeId, String)> = (1..=N)
+        .map(|id| (id, ports[(id - 1) as usize].to_string()))
+        .collect();
+    let options_of = |id: NodeId| {
+        let mut o = options(id, ports[(id - 1) as usize]);
+        o.bootstrap = bootstrap.clone();
+        o.data_dir = Some(root.join(format!("node{id}")));
+        o
+    };
+    let mut nodes = BTreeMap::new();
+    for id in 1..=N {
+        let node = DemoNode::start(options_of(id)).await.expect("node starts");
+        nodes.insert(id, node);
+    }
+    wait_for("four voters", Duration::from_secs(20), async || {
+        voters(&nodes).filter(|v| v.len() == N as usize)
+    })
+    .await;
+
+    // Down long enough (two contact thresholds) to be failed, then removed.
+    let leader = wait_for("a leader", Duration::from_secs(10), async || {
+        leader_of(&nodes)
+    })
+    .await;
+    let victim = (1..=N)
+        .rev()
+        .find(|id| *id != leader.id())
+        .expect("a follower");
+    nodes.remove(&victim).expect("running").shutdown().await;
+    wait_for(
+        "the crashed node's removal",
+        Duration::from_secs(30),
+        async || voters(&nodes).filter(|v| !v.contains(&victim)),
+    )
+    .await;
+
+    let back = DemoNode::start(options_of(victim))
+        .await
+        .expect("restarts from its directory");
+    nodes.insert(victim, back);
+    wait_for(
+        "the node a voter again",
+        Duration::from_secs(30),
+        async || voters(&nodes).filter(|v| v.contains(&victim) && v.len() == N as usize),
+    )
+    .await;
+    // And it stays one: it is alive, so nothing removes it again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        voters(&nodes).is_some_and(|v| v.contains(&victim)),
+        "removed again"
+    );
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
