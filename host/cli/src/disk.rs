@@ -12,6 +12,9 @@
 //! other than this node's database, or a database that fails its integrity check.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use openraft::{Entry, LogId, SnapshotMeta, Vote};
 use redb::{
@@ -89,6 +92,34 @@ impl Loaded {
 pub struct Disk {
     dir: PathBuf,
     db: std::sync::RwLock<Option<Database>>,
+    delay: DiskDelay,
+}
+
+/// Extra time every write transaction takes: a slow disk, for fault runs. Shared, so a
+/// test can slow a running node's disk down and speed it up again; zero (the default,
+/// and what the command uses) adds nothing.
+#[derive(Debug, Clone, Default)]
+pub struct DiskDelay(Arc<AtomicU64>);
+
+impl DiskDelay {
+    /// Makes every later write transaction take `delay` longer.
+    pub fn set(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.0.store(micros, Ordering::Relaxed);
+    }
+
+    /// The delay now.
+    pub fn get(&self) -> Duration {
+        Duration::from_micros(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Waits the delay (the write path is synchronous, as a slow `fsync` would be).
+    fn stall(&self) {
+        let delay = self.get();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+    }
 }
 
 impl Disk {
@@ -144,6 +175,7 @@ impl Disk {
         let disk = Self {
             dir: dir.to_owned(),
             db: std::sync::RwLock::new(Some(db)),
+            delay: DiskDelay::default(),
         };
         if fresh {
             disk.write_meta(&[("format", FORMAT.to_vec()), ("node", json(&node)?)])?;
@@ -203,7 +235,13 @@ impl Disk {
         db.begin_read().map_err(|e| self.io(e))
     }
 
+    /// Slows every later write down by `delay` (see [`DiskDelay`]).
+    pub fn set_delay(&mut self, delay: DiskDelay) {
+        self.delay = delay;
+    }
+
     fn begin_write(&self) -> Result<WriteTransaction, DiskError> {
+        self.delay.stall();
         let guard = self
             .db
             .read()

@@ -62,6 +62,9 @@ pub struct NodeOptions {
     /// Where the node keeps its Raft log, vote and snapshots ([`crate::disk`]); `None`:
     /// in memory only (a restarted node is a new, empty server).
     pub data_dir: Option<std::path::PathBuf>,
+    /// Extra time each of a durable node's disk writes takes (fault runs' slow disks;
+    /// zero by default).
+    pub disk_delay: crate::disk::DiskDelay,
 }
 
 impl NodeOptions {
@@ -90,6 +93,7 @@ impl NodeOptions {
             http: None,
             http_token: None,
             data_dir: None,
+            disk_delay: crate::disk::DiskDelay::default(),
         }
     }
 }
@@ -436,8 +440,9 @@ impl DemoNode {
         let (log_store, machine, restarted) = match &options.data_dir {
             Some(dir) => {
                 let (path, id) = (dir.clone(), options.id);
-                let (disk, mut loaded) =
+                let (mut disk, mut loaded) =
                     tokio::task::spawn_blocking(move || Disk::open(&path, id)).await??;
+                disk.set_delay(options.disk_delay.clone());
                 let restarted = loaded.has_state();
                 let disk = Arc::new(disk);
                 let machine =
