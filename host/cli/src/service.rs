@@ -419,9 +419,6 @@ pub struct DemoNode {
     http_token: Option<Arc<str>>,
     /// Set when the node stops: its open connections close.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
-    /// The application's liveness record ([`DemoApplication`]'s): a member that
-    /// announces itself is alive.
-    seen: Arc<Mutex<BTreeMap<NodeId, Instant>>>,
 }
 
 /// At most this many connections are served at once; more are closed at once. With
@@ -484,13 +481,12 @@ impl DemoNode {
             machine.clone(),
         )
         .await?;
-        let seen = Arc::new(Mutex::new(BTreeMap::new()));
         let app = DemoApplication {
             id: options.id,
             raft: raft.clone(),
             machine: machine.clone(),
             config: options.config.clone(),
-            seen: Arc::clone(&seen),
+            seen: Arc::new(Mutex::new(BTreeMap::new())),
             latest: Arc::new(Mutex::new(None)),
             dead_after: options.config.last_contact_threshold * 2,
             link: options.link.clone(),
@@ -526,7 +522,6 @@ impl DemoNode {
             http_address,
             http_token: options.http_token.as_deref().map(Arc::from),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
-            seen,
         };
 
         let serving = tokio::spawn(node.clone().serve(listener)).abort_handle();
@@ -957,9 +952,9 @@ impl DemoNode {
             } => {
                 // It is alive: it just said so (a stale record of its last probe
                 // must not make it look failed when it comes back).
-                self.seen
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
+                self.autopilot
+                    .application()
+                    .seen()
                     .insert(id, Instant::now());
                 // Nothing to do for a member already registered as it is.
                 let registered = self.machine.data().await.servers.get(&id).is_some_and(|r| {
