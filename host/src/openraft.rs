@@ -165,7 +165,7 @@ where
                     } else {
                         Suffrage::Nonvoter
                     },
-                    id: ServerId(id.to_string().into()),
+                    id: ServerId::from(id.to_string()),
                     address: node.addr.into(),
                 })
                 .collect(),

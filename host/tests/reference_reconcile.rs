@@ -6,12 +6,10 @@
 //! Cases ported from hashicorp/raft-autopilot (MPL-2.0), reconcile_test.go;
 //! expectations rewritten as action lists.
 
-use std::collections::BTreeMap;
-
 use RaftState::{Leader, NonVoter, Voter};
 use autopilot::{
     Action, NodeStatus, RaftChanges, RaftState, ReconcileError, Server, ServerHealth, ServerId,
-    ServerState, State, plan_reconcile,
+    ServerState, Servers, State, plan_reconcile,
 };
 
 const HEALTHY: bool = true;
@@ -53,7 +51,7 @@ fn server_state(n: u8, role: RaftState, healthy: bool) -> ServerState {
 
 /// A state led by `leader` (if any), holding `servers`, with `voters` as its voter list.
 fn state(leader: Option<u8>, servers: &[(u8, RaftState, bool)], voters: &[u8]) -> State {
-    let servers: BTreeMap<ServerId, ServerState> = servers
+    let servers: Servers = servers
         .iter()
         .map(|&(n, role, healthy)| (id(n), server_state(n, role, healthy)))
         .collect();

@@ -7,8 +7,8 @@ use std::time::Duration;
 use autopilot::{
     Config, Decisions, LastContact, NodeStatus, NodeType, Policy, PolicyFault, PolicyMetadata,
     RaftConfiguration, RaftServer, RaftState, Server, ServerHealth, ServerId, ServerState,
-    ServerStats, StablePolicy, State, StateInputs, Suffrage, Timestamp, annotate, compute_state,
-    is_healthy, leader_id, sort_servers,
+    ServerStats, Servers, StablePolicy, State, StateInputs, Suffrage, Timestamp, annotate,
+    compute_state, is_healthy, leader_id, sort_servers,
 };
 use chrono::{DateTime, Utc};
 
@@ -146,7 +146,7 @@ fn server_with(state: RaftState, healthy: bool, stable_since: Timestamp) -> Serv
 fn stable_policy_promotes_only_stable_non_voters_in_id_order() {
     let now = at("2020-11-02T12:00:30Z");
     let ago = |secs: i64| now - chrono::TimeDelta::seconds(secs);
-    let servers: BTreeMap<ServerId, ServerState> = [
+    let servers: Servers = [
         ("leader", server_with(RaftState::Leader, true, ago(30))),
         ("voter", server_with(RaftState::Voter, true, ago(20))),
         (
@@ -207,7 +207,7 @@ fn stable_policy_promotes_only_stable_non_voters_in_id_order() {
 fn voters_sort_leader_first_then_health_then_stability_then_id() {
     let t0 = at("2020-11-02T12:00:00Z");
     let t1 = at("2020-11-02T12:00:05Z");
-    let servers: BTreeMap<ServerId, ServerState> = [
+    let servers: Servers = [
         ("a-unhealthy-old", server_with(RaftState::Voter, false, t0)),
         ("b-unhealthy-new", server_with(RaftState::Voter, false, t1)),
         ("c-healthy-new", server_with(RaftState::Voter, true, t1)),

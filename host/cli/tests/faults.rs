@@ -474,7 +474,7 @@ fn voters_after(round: &autopilot::Round) -> (usize, usize) {
 /// safety (at most one leader a term) and autopilot's quorum floor on every round a
 /// leader plans (its actions never take the voters below MinQuorum, nor lower while
 /// they are already below it) and in the leader's membership (never fewer than
-/// MinQuorum voters once the cluster had them).
+/// MinQuorum voters once the cluster had committed a configuration with them).
 async fn watch(run: Arc<Run>, stop: tokio::sync::watch::Receiver<bool>) -> Watched {
     let mut watched = Watched::default();
     let mut last_round: BTreeMap<NodeId, Arc<autopilot::Round>> = BTreeMap::new();
@@ -499,12 +499,25 @@ async fn watch(run: Arc<Run>, stop: tokio::sync::watch::Receiver<bool>) -> Watch
                     .get_joint_config()
                     .last()
                     .map_or(0, |c| c.len());
-                had_quorum |= voters >= MIN_QUORUM;
+                // Only a committed configuration counts toward "the cluster had
+                // them": one appended but never committed (its leader crashed first)
+                // may vanish from every log, and the next leader rightly goes on from
+                // the last committed one. (Seed 328 once reported a leader of two
+                // voters that no round had planned, under the earlier rule that counted
+                // any configuration a leader showed; three reruns did not repeat it.) A leader
+                // holds every committed entry, so its configuration is at least as new
+                // as the last committed one, and a drop below MinQuorum after that is
+                // a change somebody made.
+                let committed = metrics.membership_config.log_id() <= &metrics.last_applied;
+                had_quorum |= committed && voters >= MIN_QUORUM;
                 if had_quorum && voters < MIN_QUORUM {
                     watched.broken.push(format!(
-                        "leader {} (term {}) has {voters} voters, under MinQuorum",
+                        "leader {} (term {}) has {voters} voters, under MinQuorum \
+                         (configuration {:?}, applied {:?})",
                         node.id(),
-                        metrics.current_term
+                        metrics.current_term,
+                        metrics.membership_config,
+                        metrics.last_applied,
                     ));
                 }
                 if let Some(round) = node.autopilot().last_round()

@@ -465,8 +465,17 @@ async fn the_policy_is_read_and_swapped_through_the_api() {
     let follower = a_follower(&nodes, &leader);
     let path = "/v1/operator/autopilot/policy";
     let active = |body: &serde_json::Value| body["Active"]["Name"].as_str().map(str::to_owned);
-    let (status, _, body) = get_json(&api(&follower), path).await;
-    assert_eq!(status, 200);
+    // A new leader reports its policy with its first state, a moment after it wins.
+    let body = wait_for(
+        "the leader's first state",
+        Duration::from_secs(10),
+        async || {
+            let (status, _, body) = get_json(&api(&follower), path).await;
+            assert_eq!(status, 200);
+            body.get("Active").is_some().then_some(body)
+        },
+    )
+    .await;
     assert_eq!(active(&body).as_deref(), Some("stable"));
 
     let cautious = autopilot_cli::components::CAUTIOUS;

@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn op_names_the_json_tag() {
-        let id = || ServerId("a".into());
+        let id = || ServerId::from("a");
         let address = || "a:1".to_owned();
         for action in [
             Action::AddVoter {

@@ -8,6 +8,7 @@ use super::policy::{Consulted, Decisions, Policy, annotate, consult_decide};
 use super::server::{
     RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
 };
+use super::servers::Servers;
 use super::state::State;
 use super::text::Text;
 use super::time::Timestamp;
@@ -103,30 +104,25 @@ pub fn build_state(inputs: &StateInputs) -> State {
     // state, all maps by id, are read in one forward pass each instead of searched.
     let mut order: Vec<&RaftServer> = inputs.raft_config.servers.iter().collect();
     order.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut known = Cursor::new(&inputs.known_servers);
-    let mut stats = Cursor::new(&inputs.fetched_stats);
-    let empty = BTreeMap::new();
-    let mut previous = Cursor::new(inputs.current_state.as_ref().map_or(&empty, |s| &s.servers));
-    let records = order.into_iter().map(|raft| {
+    let mut known = Cursor::new(inputs.known_servers.iter());
+    let mut stats = Cursor::new(inputs.fetched_stats.iter());
+    let mut previous = Cursor::new(inputs.current_state.iter().flat_map(|s| s.servers.iter()));
+    // Filled in id order, so the map needs no sorting; a repeated id (Raft would not
+    // list one twice) keeps its last entry, as collecting into a map would.
+    let mut entries: Vec<(ServerId, ServerState)> = Vec::with_capacity(order.len());
+    for raft in order {
         let sources = Sources {
             known: known.seek(&raft.id),
             stats: stats.seek(&raft.id),
             previous: previous.seek(&raft.id),
         };
         let state = server_state(inputs, raft, &sources, leader_term, leader_index);
-        (raft.id.clone(), state)
-    });
-    // Collecting sorts and then moves every record through a buffer, which costs more
-    // than it saves while the map is a single node; inserting moves each record once.
-    let servers: BTreeMap<ServerId, ServerState> = if inputs.raft_config.servers.len() <= 11 {
-        let mut servers = BTreeMap::new();
-        for (id, state) in records {
-            servers.insert(id, state);
+        match entries.last_mut() {
+            Some(last) if last.0 == raft.id => last.1 = state,
+            _ => entries.push((raft.id.clone(), state)),
         }
-        servers
-    } else {
-        records.collect()
-    };
+    }
+    let servers = Servers::from_ascending(entries);
 
     // One pass for the summary: the leader, the voters with what orders them, and
     // the health counts (no lookups by id, so no string comparisons).
@@ -212,14 +208,14 @@ struct Sources<'a> {
 }
 
 /// A forward-only lookup in a map by id, for ids asked in ascending order.
-struct Cursor<'a, V> {
-    entries: std::iter::Peekable<std::collections::btree_map::Iter<'a, ServerId, V>>,
+struct Cursor<I: Iterator> {
+    entries: std::iter::Peekable<I>,
 }
 
-impl<'a, V> Cursor<'a, V> {
-    fn new(map: &'a BTreeMap<ServerId, V>) -> Self {
+impl<'a, V: 'a, I: Iterator<Item = (&'a ServerId, &'a V)>> Cursor<I> {
+    fn new(entries: I) -> Self {
         Self {
-            entries: map.iter().peekable(),
+            entries: entries.peekable(),
         }
     }
 

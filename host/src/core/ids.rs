@@ -2,49 +2,150 @@
 
 use std::fmt;
 
+use arrayvec::ArrayString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::text::Text;
 
 /// A Raft server id, as Raft knows it (the same id the application uses).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ServerId(pub Text);
+///
+/// Ids of up to [`ServerId::INLINE`] bytes (a UUID is 36) are kept inside the value:
+/// comparing two ids then reads no other memory, and copying or dropping one touches
+/// no shared counter. A round compares and copies every server's id several times
+/// (merging the Raft configuration with the application's records, the stats and the
+/// previous state), and with ids behind pointers those reads were most of a large
+/// round's time. Longer ids are shared [`Text`]. Either way an id compares, orders,
+/// hashes, prints and serialises as its text.
+#[derive(Clone)]
+pub struct ServerId(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(ArrayString<{ ServerId::INLINE }>),
+    Shared(Text),
+}
 
 impl ServerId {
+    /// The longest id kept inline, in bytes.
+    pub const INLINE: usize = 40;
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Inline(text) => text.as_str(),
+            Repr::Shared(text) => text,
+        }
+    }
+
+    /// The id as shared text (a copy of the bytes when it is kept inline).
+    pub fn to_text(&self) -> Text {
+        match &self.0 {
+            Repr::Inline(text) => text.as_str().into(),
+            Repr::Shared(text) => text.clone(),
+        }
+    }
+}
+
+impl Default for ServerId {
+    fn default() -> Self {
+        Self(Repr::Inline(ArrayString::new()))
+    }
+}
+
+impl PartialEq for ServerId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ServerId {}
+
+impl PartialOrd for ServerId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ServerId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for ServerId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the text hashes, so that maps keyed by id can be searched with a `&str`.
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for ServerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl From<&str> for ServerId {
     fn from(s: &str) -> Self {
-        Self(s.into())
+        match ArrayString::from(s) {
+            Ok(inline) => Self(Repr::Inline(inline)),
+            Err(_) => Self(Repr::Shared(s.into())),
+        }
     }
 }
 
 impl From<String> for ServerId {
     fn from(s: String) -> Self {
-        Self(s.into())
+        match ArrayString::from(&s) {
+            Ok(inline) => Self(Repr::Inline(inline)),
+            Err(_) => Self(Repr::Shared(s.into())),
+        }
     }
 }
 
 impl From<Text> for ServerId {
     fn from(s: Text) -> Self {
-        Self(s)
+        match ArrayString::from(&s) {
+            Ok(inline) => Self(Repr::Inline(inline)),
+            Err(_) => Self(Repr::Shared(s)),
+        }
     }
 }
 
 impl std::borrow::Borrow<str> for ServerId {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
+    }
+}
+
+impl Serialize for ServerId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ServerId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a server id (a string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ServerId, E> {
+                Ok(v.into())
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ServerId, E> {
+                Ok(v.into())
+            }
+        }
+        d.deserialize_str(Visitor)
     }
 }
 
@@ -206,5 +307,63 @@ impl<'de> Deserialize<'de> for Suffrage {
                 "suffrage {value} is not 0 (voter), 1 (non-voter) or 2 (staging)"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Short strings over a tiny alphabet (with NUL, so that zero padding is tested),
+    /// many of them prefixes of one another, and some past the inline limit.
+    fn samples() -> Vec<String> {
+        let alphabet = ['\0', 'a', 'b', '-', 'é'];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut out = vec![String::new(), "a".repeat(60), "a".repeat(59) + "b"];
+        for _ in 0..400 {
+            let len = usize::try_from(next() % 45).unwrap_or(0);
+            let pick = |r: u64| alphabet[usize::try_from(r % 5).unwrap_or(0)];
+            let base: String = (0..len).map(|_| pick(next())).collect();
+            out.push(base.clone());
+            out.push(base + "a");
+        }
+        out
+    }
+
+    #[test]
+    fn ids_compare_and_order_as_their_text() {
+        let samples = samples();
+        for a in &samples {
+            for b in samples.iter().step_by(7) {
+                let (x, y) = (ServerId::from(a.as_str()), ServerId::from(b.as_str()));
+                assert_eq!(x.cmp(&y), a.cmp(b), "{a:?} vs {b:?}");
+                assert_eq!(x == y, a == b, "{a:?} vs {b:?}");
+                assert_eq!(x.as_str(), a);
+            }
+        }
+    }
+
+    #[test]
+    fn short_ids_are_inline_long_ones_shared_and_both_behave_alike() {
+        let uuid = "0f8e5c7a-3d2b-4c1e-9a8f-7b6c5d4e3f2a";
+        assert!(matches!(ServerId::from(uuid).0, Repr::Inline(_)));
+        let long = "x".repeat(ServerId::INLINE + 1);
+        let shared = ServerId::from(long.clone());
+        assert!(matches!(shared.0, Repr::Shared(_)));
+        assert_eq!(shared, ServerId::from(Text::from(long.as_str())));
+        assert_eq!(shared.to_text().as_str(), long);
+        let json = serde_json::to_string(&ServerId::from(uuid)).expect("serialises");
+        assert_eq!(json, format!("\"{uuid}\""));
+        let back: ServerId = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back.as_str(), uuid);
+        let mut set = std::collections::HashSet::new();
+        set.insert(ServerId::from(uuid));
+        assert!(set.contains(uuid), "a map keyed by id is searched by text");
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod reasons;
 pub(crate) mod reconcile;
 pub(crate) mod safety;
 pub(crate) mod server;
+pub(crate) mod servers;
 pub(crate) mod state;
 pub(crate) mod text;
 pub(crate) mod time;
@@ -45,6 +46,7 @@ pub use safety::{SafetyViolation, check_decisions};
 pub use server::{
     LastContact, RaftConfiguration, RaftServer, Server, ServerHealth, ServerState, ServerStats,
 };
+pub use servers::Servers;
 pub use state::{State, compare_servers, sort_servers};
 pub use text::Text;
 pub use time::Timestamp;

@@ -1,7 +1,6 @@
 //! The autopilot state: every server's health and role, and the cluster's summary.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -9,9 +8,10 @@ use serde_json::Value;
 
 use super::config::Config;
 use super::ids::{RaftState, ServerId};
-use super::json::{null_as_default, unique_server_map};
+use super::json::null_as_default;
 use super::policy_status::PolicyStatus;
 use super::server::ServerState;
+use super::servers::Servers;
 use super::time::{Timestamp, more_than, since, zero_time};
 
 /// One computed autopilot state (JSON: the reference's `State` layout).
@@ -28,8 +28,8 @@ pub struct State {
     #[serde(rename = "FailureTolerance", default)]
     pub failure_tolerance: u32,
     /// Every server in the Raft configuration, by id.
-    #[serde(rename = "Servers", default, deserialize_with = "unique_server_map")]
-    pub servers: BTreeMap<ServerId, ServerState>,
+    #[serde(rename = "Servers", default)]
+    pub servers: Servers,
     /// The leader, when there is one (JSON: `""` when none).
     #[serde(
         rename = "Leader",
@@ -61,7 +61,7 @@ impl Default for State {
         Self {
             healthy: false,
             failure_tolerance: 0,
-            servers: BTreeMap::new(),
+            servers: Servers::new(),
             leader: None,
             voters: Vec::new(),
             ext: Value::Null,
@@ -78,7 +78,7 @@ fn leader_ser<S: Serializer>(leader: &Option<ServerId>, s: S) -> Result<S::Ok, S
 
 fn leader_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ServerId>, D::Error> {
     let text = Option::<String>::deserialize(d)?.unwrap_or_default();
-    Ok((!text.is_empty()).then_some(ServerId(text.into())))
+    Ok((!text.is_empty()).then_some(ServerId::from(text)))
 }
 
 impl State {

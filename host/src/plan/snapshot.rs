@@ -118,7 +118,7 @@ pub fn parse_snapshot(text: &str) -> Result<StateInputs, SnapshotError> {
             .into_iter()
             .filter_map(|(id, s)| s.map(|s| (id, s)))
             .collect(),
-        leader_id: (!snapshot.leader_id.is_empty()).then_some(ServerId(snapshot.leader_id.into())),
+        leader_id: (!snapshot.leader_id.is_empty()).then_some(ServerId::from(snapshot.leader_id)),
         current_state,
     })
 }
@@ -141,7 +141,7 @@ pub fn snapshot_json(inputs: &StateInputs) -> Result<serde_json::Value, serde_js
         last_term: inputs.last_term,
         is_leader: inputs.is_leader,
         fetched_stats: &inputs.fetched_stats,
-        leader_id: inputs.leader_id.as_ref().map_or("", |id| &id.0),
+        leader_id: inputs.leader_id.as_ref().map_or("", ServerId::as_str),
         current_state: inputs.current_state.as_ref(),
     })
 }
