@@ -37,11 +37,11 @@ impl ServerId {
         }
     }
 
-    /// The id as shared text (a copy of the bytes when it is kept inline).
-    pub fn to_text(&self) -> Text {
-        match &self.0 {
-            Repr::Inline(text) => text.as_str().into(),
-            Repr::Shared(text) => text.clone(),
+    /// `text` inline when it fits, else the shared text `shared` makes.
+    fn new(text: &str, shared: impl FnOnce() -> Text) -> Self {
+        match ArrayString::from(text) {
+            Ok(inline) => Self(Repr::Inline(inline)),
+            Err(_) => Self(Repr::Shared(shared())),
         }
     }
 }
@@ -93,28 +93,19 @@ impl fmt::Display for ServerId {
 
 impl From<&str> for ServerId {
     fn from(s: &str) -> Self {
-        match ArrayString::from(s) {
-            Ok(inline) => Self(Repr::Inline(inline)),
-            Err(_) => Self(Repr::Shared(s.into())),
-        }
+        Self::new(s, || s.into())
     }
 }
 
 impl From<String> for ServerId {
     fn from(s: String) -> Self {
-        match ArrayString::from(&s) {
-            Ok(inline) => Self(Repr::Inline(inline)),
-            Err(_) => Self(Repr::Shared(s.into())),
-        }
+        Self::new(&s, || s.as_str().into())
     }
 }
 
 impl From<Text> for ServerId {
     fn from(s: Text) -> Self {
-        match ArrayString::from(&s) {
-            Ok(inline) => Self(Repr::Inline(inline)),
-            Err(_) => Self(Repr::Shared(s)),
-        }
+        Self::new(&s, || s.clone())
     }
 }
 
@@ -357,7 +348,7 @@ mod tests {
         let shared = ServerId::from(long.clone());
         assert!(matches!(shared.0, Repr::Shared(_)));
         assert_eq!(shared, ServerId::from(Text::from(long.as_str())));
-        assert_eq!(shared.to_text().as_str(), long);
+        assert_eq!(shared.as_str(), long);
         let json = serde_json::to_string(&ServerId::from(uuid)).expect("serialises");
         assert_eq!(json, format!("\"{uuid}\""));
         let back: ServerId = serde_json::from_str(&json).expect("deserialises");

@@ -11,10 +11,7 @@
 //! this serde layout; this one is a hundred lines over `Vec`.)
 
 use std::borrow::Borrow;
-use std::fmt;
-use std::marker::PhantomData;
 
-use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -263,44 +260,10 @@ impl Serialize for Servers {
 }
 
 impl<'de> Deserialize<'de> for Servers {
-    /// An object keyed by id, or `null` (no servers); an id given twice is refused.
+    /// An object keyed by id, or `null` (no servers); an id given twice is refused
+    /// (the reader every map by id in the JSON layouts uses).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Unique(PhantomData<Servers>);
-
-        impl<'de> Visitor<'de> for Unique {
-            type Value = Servers;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object keyed by server id, or null")
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Servers, E> {
-                Ok(Servers::new())
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<Servers, E> {
-                Ok(Servers::new())
-            }
-
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Servers, D2::Error> {
-                d.deserialize_map(self)
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Servers, A::Error> {
-                let mut servers = Servers::new();
-                while let Some((id, state)) = access.next_entry::<ServerId, ServerState>()? {
-                    if servers.contains_key(&id) {
-                        return Err(serde::de::Error::custom(format!(
-                            "duplicate server id {id:?}"
-                        )));
-                    }
-                    servers.insert(id, state);
-                }
-                Ok(servers)
-            }
-        }
-
-        d.deserialize_option(Unique(PhantomData))
+        super::json::unique_server_map::<D, ServerState>(d).map(Self::from)
     }
 }
 
